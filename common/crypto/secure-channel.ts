@@ -1,0 +1,246 @@
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { SalaError, toSalaError } from '../errors.js';
+import { FrameDecoder, FRAME_HEADER_BYTES } from '../wire/frame-decoder.js';
+import { AEAD_TAG_BYTES } from './aead.js';
+import type { CipherState } from './noise/cipher-state.js';
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The first plaintext byte of every transport frame. CLOSE is an authenticated end-of-stream: a
+ * connection that ends without it was cut, and the reader is told so instead of seeing a clean end
+ * (truncation fails closed).
+ */
+const enum FrameKind {
+  Data = 0,
+  Close = 1,
+}
+const KIND_BYTES = 1;
+const DATA_KIND = Uint8Array.of(FrameKind.Data);
+const CLOSE_KIND = Uint8Array.of(FrameKind.Close);
+
+export interface SecureChannelInit {
+  socket: Socket;
+  decoder: FrameDecoder;
+  send: CipherState;
+  receive: CipherState;
+  remoteStatic: Uint8Array;
+  remotePayload: Buffer;
+  handshakeHash: Uint8Array;
+  maxFrameBytes: number;
+  rekeyIntervalFrames: number;
+}
+
+/**
+ * An encrypted, authenticated message stream over one TCP socket, made by `secureHandshake`.
+ *
+ * It is a Duplex in object mode: each write is one message (a Buffer of at most `maxPayloadBytes`),
+ * each `data` event one received message, in order and exactly once. Every frame is sealed with
+ * the direction's CipherState and a counter nonce, so a flipped bit, a replayed, reordered or dropped
+ * frame fails authentication and destroys the channel with SALA_E_CHANNEL_DECRYPT_FAILED. Backpressure
+ * runs both ways: writes report the socket's, and a reader that stops consuming pauses the socket.
+ */
+export class SecureChannel extends Duplex {
+  readonly remoteStatic: Uint8Array;
+  /** The other side's handshake payload (already checked by the handshake's `verifyRemote`). */
+  readonly remotePayload: Buffer;
+  /** Identifies this session on both ends (Noise §11.2); used for channel binding. */
+  readonly handshakeHash: Uint8Array;
+  readonly maxPayloadBytes: number;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+
+  readonly #socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #send: CipherState;
+  readonly #receive: CipherState;
+  readonly #rekeyIntervalFrames: number;
+  #framesSent = 0;
+  #framesReceived = 0;
+  #isReadPaused = false;
+  #hasRemoteClosed = false;
+  #pendingWriteCallback: ((err?: Error | null) => void) | undefined;
+
+  constructor(init: SecureChannelInit) {
+    super({ readableObjectMode: true, writableObjectMode: true, allowHalfOpen: false });
+    this.#socket = init.socket;
+    this.#decoder = init.decoder;
+    this.#send = init.send;
+    this.#receive = init.receive;
+    this.#rekeyIntervalFrames = init.rekeyIntervalFrames;
+    this.remoteStatic = init.remoteStatic;
+    this.remotePayload = init.remotePayload;
+    this.handshakeHash = init.handshakeHash;
+    this.maxPayloadBytes = init.maxFrameBytes - AEAD_TAG_BYTES - KIND_BYTES;
+    this.remoteAddress = init.socket.remoteAddress;
+    this.remotePort = init.socket.remotePort;
+    this.#decoder.setMaxFrameBytes(init.maxFrameBytes);
+
+    this.#socket.on('data', this.#onData);
+    this.#socket.on('end', this.#onEnd);
+    this.#socket.on('error', this.#onSocketError);
+    this.#socket.on('close', this.#onSocketClose);
+    this.#socket.on('drain', this.#onDrain);
+    // Frames that arrived packed behind the last handshake message are already buffered.
+    queueMicrotask(() => {
+      if (!this.destroyed) {
+        this.#pump();
+        this.#socket.resume();
+      }
+    });
+  }
+
+  /** Sets TCP keep-alive on the underlying socket (dead-peer detection for idle links). */
+  setKeepAlive(enable: boolean, initialDelayMs: number): this {
+    this.#socket.setKeepAlive(enable, initialDelayMs);
+    return this;
+  }
+
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    let frame: Buffer;
+    try {
+      frame = this.#seal(FrameKind.Data, toBytes(chunk));
+    } catch (err) {
+      callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The message could not be sent.'));
+      return;
+    }
+    if (this.#socket.write(frame)) callback();
+    else this.#pendingWriteCallback = callback;
+  }
+
+  override _writev(chunks: { chunk: unknown }[], callback: (err?: Error | null) => void): void {
+    const frames: Buffer[] = [];
+    try {
+      for (const { chunk } of chunks) frames.push(this.#seal(FrameKind.Data, toBytes(chunk)));
+    } catch (err) {
+      callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The message could not be sent.'));
+      return;
+    }
+    this.#socket.cork();
+    let isFlowing = true;
+    for (const frame of frames) isFlowing = this.#socket.write(frame);
+    this.#socket.uncork();
+    if (isFlowing) callback();
+    else this.#pendingWriteCallback = callback;
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    try {
+      this.#socket.end(this.#seal(FrameKind.Close, EMPTY), () => callback());
+    } catch (err) {
+      callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The channel could not be closed cleanly.'));
+    }
+  }
+
+  override _read(): void {
+    if (!this.#isReadPaused) return;
+    this.#isReadPaused = false;
+    this.#pump();
+    if (!this.#isReadPaused) this.#socket.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.#socket.off('data', this.#onData);
+    this.#socket.off('end', this.#onEnd);
+    this.#socket.off('drain', this.#onDrain);
+    this.#socket.off('close', this.#onSocketClose);
+    // Keep a no-op error listener: the socket may still report a reset after we let go of it.
+    this.#socket.off('error', this.#onSocketError);
+    this.#socket.on('error', () => undefined);
+    this.#socket.destroy();
+    this.#send.destroy();
+    this.#receive.destroy();
+    const pending = this.#pendingWriteCallback;
+    this.#pendingWriteCallback = undefined;
+    pending?.(err ?? new SalaError('SALA_E_CHANNEL_CLOSED', 'The channel was closed.'));
+    callback(err);
+  }
+
+  #seal(kind: FrameKind, payload: Uint8Array): Buffer {
+    if (payload.length > this.maxPayloadBytes) {
+      throw new SalaError(
+        'SALA_E_FRAME_TOO_LARGE',
+        `A ${payload.length}-byte message is larger than the channel's ${this.maxPayloadBytes}-byte limit.`,
+      );
+    }
+    const kindByte = kind === FrameKind.Data ? DATA_KIND : CLOSE_KIND;
+    const frame = this.#send.encryptWithAd(EMPTY, [kindByte, payload], FRAME_HEADER_BYTES);
+    frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
+    this.#framesSent += 1;
+    if (this.#framesSent % this.#rekeyIntervalFrames === 0) this.#send.rekey();
+    return frame;
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#decoder.push(chunk);
+    this.#pump();
+  };
+
+  /** Decrypts and delivers buffered frames until none is complete or the reader wants no more. */
+  #pump(): void {
+    while (!this.#isReadPaused && !this.destroyed && !this.#hasRemoteClosed) {
+      let plaintext: Buffer;
+      try {
+        const frame = this.#decoder.next();
+        if (frame === undefined) return;
+        plaintext = this.#receive.decryptWithAd(EMPTY, frame);
+      } catch (err) {
+        this.destroy(toSalaError(err, 'SALA_E_CHANNEL_DECRYPT_FAILED', 'Received data failed authentication.'));
+        return;
+      }
+      this.#framesReceived += 1;
+      if (this.#framesReceived % this.#rekeyIntervalFrames === 0) this.#receive.rekey();
+      const kind = plaintext[0];
+      if (kind === FrameKind.Close && plaintext.length === KIND_BYTES) {
+        this.#hasRemoteClosed = true;
+        this.push(null);
+        return;
+      }
+      if (kind !== FrameKind.Data) {
+        this.destroy(new SalaError('SALA_E_PROTOCOL_MALFORMED', 'The other side sent a frame of an unknown kind.'));
+        return;
+      }
+      if (!this.push(plaintext.subarray(KIND_BYTES))) {
+        this.#isReadPaused = true;
+        this.#socket.pause();
+      }
+    }
+  }
+
+  readonly #onEnd = (): void => {
+    if (this.#hasRemoteClosed) return;
+    const midFrame = this.#decoder.isMidFrame ? ' in the middle of a frame' : '';
+    this.destroy(
+      new SalaError(
+        'SALA_E_CHANNEL_TRUNCATED',
+        `The connection ended${midFrame} without the encrypted close; some data may be missing.`,
+      ),
+    );
+  };
+
+  readonly #onSocketClose = (): void => {
+    if (this.destroyed) return;
+    if (this.#hasRemoteClosed && this.writableFinished) {
+      this.destroy();
+      return;
+    }
+    this.#onEnd();
+    if (!this.destroyed) this.destroy(new SalaError('SALA_E_CONNECTION_FAILED', 'The connection was closed.'));
+  };
+
+  readonly #onSocketError = (err: Error): void => {
+    this.destroy(new SalaError('SALA_E_CONNECTION_FAILED', `The connection failed: ${err.message}`, { cause: err }));
+  };
+
+  readonly #onDrain = (): void => {
+    const callback = this.#pendingWriteCallback;
+    this.#pendingWriteCallback = undefined;
+    callback?.();
+  };
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new SalaError('SALA_E_CONFIG_INVALID', 'SecureChannel.write() takes a Buffer or Uint8Array.');
+}

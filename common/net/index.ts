@@ -1,0 +1,1 @@
+export { MessageChannel, type MessageChannelEvents, type PingResult } from './message-channel.js';

@@ -1,0 +1,114 @@
+import { FrameTooLargeError, SalaError } from '../errors.js';
+
+/** Bytes of the big-endian u32 length that precedes every frame body. */
+export const FRAME_HEADER_BYTES = 4;
+
+type DecoderState = 'header' | 'body';
+
+/**
+ * Splits a byte stream into length-prefixed frames.
+ *
+ * An explicit two-state machine over buffered chunks (as in ws's Receiver): in `header` it waits
+ * for four bytes and checks the declared length against the limit *before* waiting for or
+ * allocating the body; in `body` it waits until the whole body is buffered. It is pull-based —
+ * `push()` only stores, `next()` yields one frame — so a consumer can stop pulling (for an async
+ * check or backpressure) and leave the remaining frames in place.
+ */
+export class FrameDecoder {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #state: DecoderState = 'header';
+  #bodyBytes = 0;
+  #maxFrameBytes: number;
+
+  constructor(options: { maxFrameBytes: number }) {
+    this.#maxFrameBytes = options.maxFrameBytes;
+  }
+
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  /** True when some bytes of an unfinished frame are buffered (an end now would truncate it). */
+  get isMidFrame(): boolean {
+    return this.#buffered > 0;
+  }
+
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /** Changes the limit for frames whose header has not been read yet (handshake → transport). */
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /**
+   * The next complete frame body, or undefined when more bytes are needed.
+   * Throws FrameTooLargeError as soon as an oversized header is buffered.
+   */
+  next(): Buffer | undefined {
+    if (this.#state === 'header') {
+      if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
+      const declared = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
+      if (declared > this.#maxFrameBytes) throw new FrameTooLargeError(declared, this.#maxFrameBytes);
+      this.#bodyBytes = declared;
+      this.#state = 'body';
+    }
+    if (this.#buffered < this.#bodyBytes) return undefined;
+    const body = this.#take(this.#bodyBytes);
+    this.#state = 'header';
+    return body;
+  }
+
+  /** Throws if the stream ended inside a frame. */
+  assertClean(): void {
+    if (this.isMidFrame || this.#state === 'body') {
+      throw new SalaError(
+        'SALA_E_FRAME_TRUNCATED',
+        `The connection ended in the middle of a frame (${this.#buffered} bytes left unread).`,
+      );
+    }
+  }
+
+  /** Removes `n` buffered bytes; copies only when they span several chunks. */
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const first = this.#chunks[0];
+    if (n === 0) return Buffer.alloc(0);
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0];
+      if (chunk === undefined) throw new Error('FrameDecoder invariant broken: buffered count is wrong');
+      const used = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(used);
+    }
+    return out;
+  }
+}
+
+/** A frame's wire form: u32 big-endian length, then the body. */
+export function encodeFrameHeader(bodyBytes: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(bodyBytes, 0);
+  return header;
+}
+
+export function encodeFrame(body: Uint8Array): Buffer {
+  return Buffer.concat([encodeFrameHeader(body.length), body]);
+}
