@@ -28,7 +28,8 @@ function platformDataRoot(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, hom
   switch (platform) {
     case 'win32':
       // LOCALAPPDATA, not APPDATA: keys must not roam to other machines with the profile.
-      return join(env['LOCALAPPDATA'] ?? join(home, 'AppData', 'Local'), 'Sala');
+      const localAppData = env['LOCALAPPDATA'];
+      return join(localAppData !== undefined && localAppData !== '' ? localAppData : join(home, 'AppData', 'Local'), 'Sala');
     case 'darwin':
       return join(home, 'Library', 'Application Support', 'Sala');
     default: {

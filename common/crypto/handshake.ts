@@ -83,6 +83,8 @@ export async function secureHandshake(socket: Socket, role: Role, options: Secur
   validateOptions(options);
   options.signal?.throwIfAborted();
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+  // Chat is many small frames: Nagle's algorithm would hold each behind the previous one's ACK.
+  socket.setNoDelay(true);
   const reader = new HandshakeFrameReader(socket, timeoutMs, options.signal);
   const state = new HandshakeState({
     pattern: 'XX',

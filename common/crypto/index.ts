@@ -21,3 +21,4 @@ export {
 
 /** Generates an X25519 Noise static key pair (alias kept short for callers and tests). */
 export { generateX25519KeyPair as generateStaticKeyPair } from './noise/handshake-state.js';
+export { proveStaticKey, verifyStaticKeyProof } from './static-key-proof.js';

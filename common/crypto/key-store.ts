@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SalaError } from '../errors.js';
 import { isPlainObject } from '../wire/schema.js';
 import type { KeyPair } from './noise/handshake-state.js';
@@ -26,11 +26,16 @@ export function generateIdentity(): Identity {
   return { signing: generateSigningKeyPair(), dh: generateX25519KeyPair() };
 }
 
-/** Creates a folder only its owner can enter (0700; on Windows, an ACL with inheritance removed). */
+/**
+ * Makes sure `dir` exists. A folder Sala creates is made owner-only (0700; on Windows an ACL with
+ * inheritance removed). A folder that already existed is left as it is — `--data` may point at a
+ * folder the user shares with other programs — and the key files in it are restricted one by one.
+ */
 export function ensurePrivateDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (process.platform === 'win32') restrictWindowsAcl(dir);
+    const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (created === undefined) return;
+    if (process.platform === 'win32') restrictWindowsAcl(dir, 'folder');
     else chmodSync(dir, 0o700);
   } catch (err) {
     if (err instanceof SalaError) throw err;
@@ -39,16 +44,39 @@ export function ensurePrivateDir(dir: string): void {
 }
 
 /**
- * chmod on Windows only toggles read-only, so the folder's ACL is replaced: inheritance removed and
- * full control for the current user alone (SECURITY.md, M). Failure is reported, not ignored.
+ * chmod on Windows only toggles read-only, so the ACL is replaced: inheritance removed and full
+ * control for the current user alone (SECURITY.md, M). The user is named by SID (domain and Azure AD
+ * accounts resolve reliably that way), and both tools are run by full path so that an icacls.exe in
+ * the current folder can never be run instead. A failure is reported with icacls' own words.
  */
-function restrictWindowsAcl(dir: string): void {
-  const user = userInfo().username;
+function restrictWindowsAcl(target: string, kind: 'folder' | 'file'): void {
+  const system32 = join(process.env['SystemRoot'] ?? 'C:\\Windows', 'System32');
+  const grant = kind === 'folder' ? '(OI)(CI)F' : 'F';
+  const who = currentWindowsAccount(system32);
   try {
-    execFileSync('icacls', [dir, '/inheritance:r', '/grant:r', `${user}:(OI)(CI)F`], { stdio: 'ignore', windowsHide: true });
+    execFileSync(join(system32, 'icacls.exe'), [target, '/inheritance:r', '/grant:r', `${who}:${grant}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
   } catch (err) {
-    throw new SalaError('SALA_E_DATA_DIR', `Cannot restrict access to ${dir} to ${user} (icacls failed).`, { cause: err });
+    const detail = (err as { stderr?: Buffer; stdout?: Buffer }).stderr?.toString().trim() || (err as Error).message;
+    throw new SalaError('SALA_E_DATA_DIR', `Cannot restrict ${target} to ${who} (icacls: ${detail}).`, { cause: err });
   }
+}
+
+/** `*S-1-5-…` for the current user (from whoami), or the plain user name if whoami is unavailable. */
+function currentWindowsAccount(system32: string): string {
+  try {
+    const csv = execFileSync(join(system32, 'whoami.exe'), ['/user', '/fo', 'csv', '/nh'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      windowsHide: true,
+    }).toString();
+    const sid = /"(S-1-[0-9-]+)"/.exec(csv)?.[1];
+    if (sid !== undefined) return `*${sid}`;
+  } catch {
+    // fall through to the user name
+  }
+  return userInfo().username;
 }
 
 /**
@@ -70,6 +98,7 @@ export function loadOrCreateIdentity(path: string): { identity: Identity; isNew:
   } finally {
     closeSync(fd);
   }
+  if (process.platform === 'win32') restrictWindowsAcl(temp, 'file');
   try {
     linkSync(temp, path);
   } catch (err) {

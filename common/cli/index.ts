@@ -1,0 +1,1 @@
+export { addFingerprintCommand, runCli } from './commands.js';

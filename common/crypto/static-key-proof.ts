@@ -1,0 +1,44 @@
+import { SalaError } from '../errors.js';
+import { packMessage, unpackUnknown } from '../wire/msgpack.js';
+import { field, parseShape } from '../wire/schema.js';
+import { fingerprint } from './fingerprint.js';
+import type { Identity } from './key-store.js';
+import { signDetached, verifyDetached, SIGNATURE_BYTES } from './signing.js';
+
+/**
+ * Binds a Noise static key to a long-term Ed25519 identity (SECURITY.md C2, as libp2p does): the
+ * responder's msg-2 payload carries its signing key and a signature over its X25519 static key.
+ * The verifier checks the signature against the static key the handshake actually authenticated,
+ * then compares the signing key's fingerprint with the one the person confirmed.
+ */
+const STATIC_KEY_DOMAIN = 'sala/v1/server-static\0';
+
+const PROOF_SHAPE = {
+  v: field.uint({ max: 255 }),
+  spk: field.bytes({ maxBytes: 32, exactBytes: 32 }),
+  ssig: field.bytes({ maxBytes: SIGNATURE_BYTES, exactBytes: SIGNATURE_BYTES }),
+} as const;
+
+export function proveStaticKey(identity: Identity): Buffer {
+  return packMessage({
+    v: 1,
+    spk: identity.signing.publicKey,
+    ssig: signDetached(identity.signing.privateKey, STATIC_KEY_DOMAIN, identity.dh.publicKey),
+  });
+}
+
+/**
+ * Returns the proven signing key and its fingerprint, or throws SALA_E_HANDSHAKE_FAILED (a payload
+ * that does not verify says nothing more specific: SECURITY.md forbids telling which check failed).
+ */
+export function verifyStaticKeyProof(payload: Uint8Array, remoteStatic: Uint8Array): { signingKey: Uint8Array; fingerprint: string } {
+  try {
+    const proof = parseShape(PROOF_SHAPE, unpackUnknown(payload), 'proof');
+    if (proof.v !== 1 || !verifyDetached(proof.spk, STATIC_KEY_DOMAIN, remoteStatic, proof.ssig)) {
+      throw new Error('static key proof did not verify');
+    }
+    return { signingKey: proof.spk, fingerprint: fingerprint(proof.spk) };
+  } catch (err) {
+    throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.', { cause: err });
+  }
+}

@@ -1,0 +1,1 @@
+export { JsonChild, DEFAULT_WAIT_MS, type JsonLine, type ExitStatus, type JsonChildOptions, type WaitOptions, type EventWaitOptions } from './json-child.js';
