@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 export type SalaRole = 'rendezvous' | 'peer';
 
@@ -33,8 +33,9 @@ function platformDataRoot(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, hom
     case 'darwin':
       return join(home, 'Library', 'Application Support', 'Sala');
     default: {
+      // The XDG spec: a relative XDG_DATA_HOME is invalid and must be ignored.
       const xdg = env['XDG_DATA_HOME'];
-      return join(xdg !== undefined && xdg !== '' ? xdg : join(home, '.local', 'share'), 'sala');
+      return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.local', 'share'), 'sala');
     }
   }
 }

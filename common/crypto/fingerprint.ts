@@ -35,7 +35,7 @@ export function fingerprint(publicKey: Uint8Array): string {
   return code.match(/.{4}/g)?.join('-') ?? code;
 }
 
-/** A short id for log lines (`ab12cd34`-style): the first group of the fingerprint, lower-cased. */
+/** A short id for log lines (`ab12cd34`-style): the first two groups of the fingerprint, lower-cased. */
 export function shortFingerprint(publicKey: Uint8Array): string {
   return fingerprint(publicKey).slice(0, 9).replace('-', '').toLowerCase();
 }

@@ -119,7 +119,11 @@ function tryReadIdentity(path: string): Identity | undefined {
   try {
     statSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') {
+      throw new SalaError('SALA_E_DATA_DIR', `The data folder for ${path} runs through a file, not a folder; choose another --data folder.`, { cause: err });
+    }
     throw unreadable(path, err);
   }
   return readIdentity(path);

@@ -20,6 +20,8 @@ export class FrameDecoder {
   #state: DecoderState = 'header';
   #bodyBytes = 0;
   #maxFrameBytes: number;
+  /** Once a frame is refused the stream is out of step: every later call fails the same way. */
+  #failure: FrameTooLargeError | undefined;
 
   constructor(options: { maxFrameBytes: number }) {
     this.#maxFrameBytes = options.maxFrameBytes;
@@ -31,7 +33,7 @@ export class FrameDecoder {
 
   /** True when some bytes of an unfinished frame are buffered (an end now would truncate it). */
   get isMidFrame(): boolean {
-    return this.#buffered > 0;
+    return this.#buffered > 0 || this.#state === 'body';
   }
 
   get maxFrameBytes(): number {
@@ -54,10 +56,14 @@ export class FrameDecoder {
    * Throws FrameTooLargeError as soon as an oversized header is buffered.
    */
   next(): Buffer | undefined {
+    if (this.#failure !== undefined) throw this.#failure;
     if (this.#state === 'header') {
       if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
       const declared = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
-      if (declared > this.#maxFrameBytes) throw new FrameTooLargeError(declared, this.#maxFrameBytes);
+      if (declared > this.#maxFrameBytes) {
+        this.#failure = new FrameTooLargeError(declared, this.#maxFrameBytes);
+        throw this.#failure;
+      }
       this.#bodyBytes = declared;
       this.#state = 'body';
     }
@@ -69,7 +75,7 @@ export class FrameDecoder {
 
   /** Throws if the stream ended inside a frame. */
   assertClean(): void {
-    if (this.isMidFrame || this.#state === 'body') {
+    if (this.isMidFrame) {
       throw new SalaError(
         'SALA_E_FRAME_TRUNCATED',
         `The connection ended in the middle of a frame (${this.#buffered} bytes left unread).`,

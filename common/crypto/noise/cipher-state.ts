@@ -20,6 +20,7 @@ export function noiseNonce(n: number | bigint): Buffer {
 export class CipherState {
   #key: Uint8Array | undefined;
   #nonce = 0;
+  #isDestroyed = false;
   readonly #aead: Aead;
 
   constructor(aead: Aead, key?: Uint8Array) {
@@ -48,12 +49,14 @@ export class CipherState {
 
   /** ENCRYPT with the next nonce; `headroomBytes` are left free at the start (see Aead.seal). */
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], headroomBytes = 0): Buffer {
+    this.#checkUsable();
     const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
     if (this.#key === undefined) return Buffer.concat([Buffer.alloc(headroomBytes), ...parts]);
     return this.#aead.seal(this.#key, noiseNonce(this.#takeNonce()), ad, parts, headroomBytes);
   }
 
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Buffer {
+    this.#checkUsable();
     if (this.#key === undefined) return Buffer.from(ciphertext);
     this.#checkNonce();
     const out = this.#aead.open(this.#key, noiseNonce(this.#nonce), ad, ciphertext);
@@ -74,6 +77,12 @@ export class CipherState {
   destroy(): void {
     this.#key?.fill(0);
     this.#key = undefined;
+    this.#isDestroyed = true;
+  }
+
+  /** A destroyed state must fail, not fall back to Noise's no-key pass-through (plaintext out). */
+  #checkUsable(): void {
+    if (this.#isDestroyed) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'This channel is closed; nothing more can be sent or read.');
   }
 
   #takeNonce(): number {
