@@ -27,6 +27,29 @@ export const ERROR_CODES = Object.freeze({
   SALA_E_CHANNEL_CLOSED: 'The channel was already closed when an operation was attempted.',
   SALA_E_CONNECTION_FAILED: 'A TCP connection could not be opened or was reset.',
   SALA_E_ABORTED: 'The operation was cancelled by its caller.',
+
+  // accounts, login and sessions
+  SALA_E_INVALID_NAME: 'A user name is not 2–32 characters of a–z, 0–9, "_" or "-" (after NFKC and lower-casing).',
+  SALA_E_AUTH_FAILED: 'Unknown user or wrong password (one answer for both, so names cannot be probed).',
+  SALA_E_ACCOUNT_DISABLED: 'The account is disabled by the administrator (told only after a correct password).',
+  SALA_E_SESSION_LIMIT: 'The account already has its maximum of live sessions; the error lists them.',
+  SALA_E_SESSION_UNKNOWN: 'A session to resume does not exist, has expired, or belongs to another device.',
+  SALA_E_RATE_LIMIT: 'Too many attempts; the error says how long to wait (retryAfterMs).',
+  SALA_E_BUSY: 'The server is momentarily overloaded; try again shortly.',
+  SALA_E_USER_EXISTS: 'An account with this name already exists.',
+  SALA_E_USER_UNKNOWN: 'An administrator named an account that does not exist (never told to peers: they get SALA_E_AUTH_FAILED).',
+  SALA_E_PASSWORD_REJECTED: 'A new password is too short (under 8 characters) or too long (over 1,024 bytes).',
+  SALA_E_REGISTRATION_CLOSED: 'This server does not allow self-registration; ask the administrator.',
+  SALA_E_KICKED: 'An administrator ended this session.',
+  SALA_E_SERVER_KEY_MISMATCH: 'The server proved a different key from the one pinned for it: possibly an impostor.',
+  SALA_E_SERVER_KEY_UNVERIFIED: 'The server key was not confirmed (first login needs --server-key or the prompt).',
+  SALA_E_SERVER_UNREACHABLE: 'No rendezvous server could be reached or found.',
+  SALA_E_SERVER_RUNNING: 'Another server already uses this data directory.',
+  SALA_E_TICKET_INVALID: 'A session ticket is forged, expired, revoked, or not for this key or user.',
+
+  // admin API
+  SALA_E_ADMIN_UNREACHABLE: 'The admin command could not reach a running server for this data directory.',
+  SALA_E_ADMIN_REFUSED: 'The running server refused the admin request; the message says why.',
 } as const);
 
 export type SalaErrorCode = keyof typeof ERROR_CODES;
@@ -35,12 +58,20 @@ export function isSalaErrorCode(value: unknown): value is SalaErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
+/** Machine-readable extras some errors carry (SALA_E_SESSION_LIMIT: sessions; SALA_E_RATE_LIMIT: retryAfterMs). */
+export interface SalaErrorDetails {
+  sessions?: readonly { sessionId: string; address: string; since: string }[];
+  retryAfterMs?: number;
+}
+
 export class SalaError extends Error {
   readonly code: SalaErrorCode;
+  readonly details: Readonly<SalaErrorDetails>;
 
-  constructor(code: SalaErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: SalaErrorCode, message: string, options?: { cause?: unknown; details?: SalaErrorDetails }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.details = Object.freeze({ ...options?.details });
   }
 
   override get name(): string {

@@ -4,3 +4,6 @@ export * from './wire/index.js';
 export * from './crypto/index.js';
 export * from './net/index.js';
 export * from './log/index.js';
+export * from './names.js';
+export * from './process/index.js';
+export * from './private-files.js';

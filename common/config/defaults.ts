@@ -26,6 +26,28 @@ export const DEFAULTS = Object.freeze({
   rekeyIntervalFrames: 2 ** 20,
   /** Payload bytes per frame used by bulk writers (file chunks, benchmarks). */
   bulkChunkBytes: 64 * 1024,
+
+  /** Live sessions one account may hold at once (CONTRACT.md: the 4th login is refused). */
+  maxSessionsPerUser: 3,
+  /** A session whose connection drops is kept this long so the peer can resume it. */
+  sessionGraceMs: 60_000,
+  /** Session tickets live an hour and are renewed at half-life (SECURITY.md C3). */
+  ticketLifetimeMs: 60 * 60_000,
+  ticketRenewAfterMs: 30 * 60_000,
+  /** Peers ping the server this often; the server drops a connection silent for 3 intervals. */
+  heartbeatIntervalMs: 15_000,
+  serverIdleTimeoutMs: 45_000,
+  /** Directory changes are gathered this long and pushed as one update per session. */
+  directoryBatchMs: 25,
+  /** Messages per second one session may send the server (sustained) and in a burst. */
+  sessionMessagesPerSecond: 50,
+  sessionMessageBurst: 400,
+  /** All open peer connections the server accepts at once. */
+  maxServerConnections: 4_000,
+  /** Reconnection backoff: first delay, ceiling, and ± jitter fraction. */
+  reconnectInitialDelayMs: 500,
+  reconnectMaxDelayMs: 30_000,
+  reconnectJitter: 0.5,
 });
 
 export type Defaults = typeof DEFAULTS;

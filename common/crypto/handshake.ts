@@ -21,7 +21,13 @@ export interface HandshakeContext {
 export interface RemoteHello {
   readonly remoteStatic: Uint8Array;
   readonly payload: Buffer;
+  /** h after the other side's message. */
   readonly handshakeHash: Uint8Array;
+  /**
+   * h before the other side's message was read: for the responder judging msg 3 this is h2, the
+   * value the initiator's msg-3 payload could sign (a proof bound to this very handshake).
+   */
+  readonly handshakeHashBefore: Uint8Array;
 }
 
 export interface SecureChannelOptions {
@@ -98,7 +104,7 @@ export async function secureHandshake(socket: Socket, role: Role, options: Secur
     }
     socket.write(encodeFrame(state.writeMessage(payload)));
   };
-  const judge = async (payload: Buffer): Promise<void> => {
+  const judge = async (payload: Buffer, handshakeHashBefore: Uint8Array): Promise<void> => {
     const remoteStatic = state.remoteStatic;
     if (remoteStatic === undefined) throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.');
     const expected = options.expectedRemoteStatic;
@@ -108,22 +114,24 @@ export async function secureHandshake(socket: Socket, role: Role, options: Secur
         'The other side proved a different key from the one expected: it is not who it claims to be.',
       );
     }
-    await options.verifyRemote?.({ remoteStatic, payload, handshakeHash: state.handshakeHash });
+    await options.verifyRemote?.({ remoteStatic, payload, handshakeHash: state.handshakeHash, handshakeHashBefore });
   };
 
   try {
     let remotePayload: Buffer;
     if (role === 'initiator') {
       writeMessage(EMPTY); // -> e
+      const before = state.handshakeHash;
       remotePayload = state.readMessage(await reader.next()); // <- e, ee, s, es
-      await reader.guard(judge(remotePayload));
+      await reader.guard(judge(remotePayload, before));
       writeMessage(await reader.guard(Promise.resolve(options.payload?.(context(state)) ?? EMPTY))); // -> s, se
     } else {
       const first = state.readMessage(await reader.next()); // -> e
       if (first.length !== 0) throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.');
       writeMessage(await reader.guard(Promise.resolve(options.payload?.(context(state)) ?? EMPTY))); // <- e, ee, s, es
+      const before = state.handshakeHash;
       remotePayload = state.readMessage(await reader.next()); // -> s, se
-      await reader.guard(judge(remotePayload));
+      await reader.guard(judge(remotePayload, before));
     }
     const remoteStatic = state.remoteStatic;
     if (remoteStatic === undefined) throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.');

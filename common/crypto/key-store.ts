@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { chmodSync, linkSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { SalaError } from '../errors.js';
+import { ensurePrivateDir, writePrivateTemp } from '../private-files.js';
 import { isPlainObject } from '../wire/schema.js';
 import type { KeyPair } from './noise/handshake-state.js';
 import { generateX25519KeyPair, x25519KeyPairFromPrivate } from './noise/handshake-state.js';
@@ -27,59 +25,6 @@ export function generateIdentity(): Identity {
 }
 
 /**
- * Makes sure `dir` exists. A folder Sala creates is made owner-only (0700; on Windows an ACL with
- * inheritance removed). A folder that already existed is left as it is — `--data` may point at a
- * folder the user shares with other programs — and the key files in it are restricted one by one.
- */
-export function ensurePrivateDir(dir: string): void {
-  try {
-    const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (created === undefined) return;
-    if (process.platform === 'win32') restrictWindowsAcl(dir, 'folder');
-    else chmodSync(dir, 0o700);
-  } catch (err) {
-    if (err instanceof SalaError) throw err;
-    throw new SalaError('SALA_E_DATA_DIR', `Cannot create the private folder ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/**
- * chmod on Windows only toggles read-only, so the ACL is replaced: inheritance removed and full
- * control for the current user alone (SECURITY.md, M). The user is named by SID (domain and Azure AD
- * accounts resolve reliably that way), and both tools are run by full path so that an icacls.exe in
- * the current folder can never be run instead. A failure is reported with icacls' own words.
- */
-function restrictWindowsAcl(target: string, kind: 'folder' | 'file'): void {
-  const system32 = join(process.env['SystemRoot'] ?? 'C:\\Windows', 'System32');
-  const grant = kind === 'folder' ? '(OI)(CI)F' : 'F';
-  const who = currentWindowsAccount(system32);
-  try {
-    execFileSync(join(system32, 'icacls.exe'), [target, '/inheritance:r', '/grant:r', `${who}:${grant}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
-  } catch (err) {
-    const detail = (err as { stderr?: Buffer; stdout?: Buffer }).stderr?.toString().trim() || (err as Error).message;
-    throw new SalaError('SALA_E_DATA_DIR', `Cannot restrict ${target} to ${who} (icacls: ${detail}).`, { cause: err });
-  }
-}
-
-/** `*S-1-5-…` for the current user (from whoami), or the plain user name if whoami is unavailable. */
-function currentWindowsAccount(system32: string): string {
-  try {
-    const csv = execFileSync(join(system32, 'whoami.exe'), ['/user', '/fo', 'csv', '/nh'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-      windowsHide: true,
-    }).toString();
-    const sid = /"(S-1-[0-9-]+)"/.exec(csv)?.[1];
-    if (sid !== undefined) return `*${sid}`;
-  } catch {
-    // fall through to the user name
-  }
-  return userInfo().username;
-}
-
-/**
  * Loads the identity at `path`, or creates it when no file exists. A file that exists but cannot be
  * read or parsed is never replaced (that would silently change who this device or server is): it
  * fails with SALA_E_KEY_UNREADABLE. Creation is atomic and race-free: the key is written to a
@@ -90,15 +35,7 @@ export function loadOrCreateIdentity(path: string): { identity: Identity; isNew:
   if (existing !== undefined) return { identity: existing, isNew: false };
   ensurePrivateDir(dirname(path));
   const identity = generateIdentity();
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    writeSync(fd, serializeIdentity(identity));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  if (process.platform === 'win32') restrictWindowsAcl(temp, 'file');
+  const temp = writePrivateTemp(path, serializeIdentity(identity));
   try {
     linkSync(temp, path);
   } catch (err) {

@@ -15,13 +15,16 @@ const STATIC_KEY_DOMAIN = 'sala/v1/server-static\0';
 
 const PROOF_SHAPE = {
   v: field.uint({ max: 255 }),
+  /** The responder's clock (ms since the epoch), so the other side can judge times by it (SECURITY.md H4). */
+  t: field.optional(field.uint()),
   spk: field.bytes({ maxBytes: 32, exactBytes: 32 }),
   ssig: field.bytes({ maxBytes: SIGNATURE_BYTES, exactBytes: SIGNATURE_BYTES }),
 } as const;
 
-export function proveStaticKey(identity: Identity): Buffer {
+export function proveStaticKey(identity: Identity, options: { timeMs?: number } = {}): Buffer {
   return packMessage({
     v: 1,
+    t: options.timeMs,
     spk: identity.signing.publicKey,
     ssig: signDetached(identity.signing.privateKey, STATIC_KEY_DOMAIN, identity.dh.publicKey),
   });
@@ -31,13 +34,16 @@ export function proveStaticKey(identity: Identity): Buffer {
  * Returns the proven signing key and its fingerprint, or throws SALA_E_HANDSHAKE_FAILED (a payload
  * that does not verify says nothing more specific: SECURITY.md forbids telling which check failed).
  */
-export function verifyStaticKeyProof(payload: Uint8Array, remoteStatic: Uint8Array): { signingKey: Uint8Array; fingerprint: string } {
+export function verifyStaticKeyProof(
+  payload: Uint8Array,
+  remoteStatic: Uint8Array,
+): { signingKey: Uint8Array; fingerprint: string; timeMs: number | undefined } {
   try {
     const proof = parseShape(PROOF_SHAPE, unpackUnknown(payload), 'proof');
     if (proof.v !== 1 || !verifyDetached(proof.spk, STATIC_KEY_DOMAIN, remoteStatic, proof.ssig)) {
       throw new Error('static key proof did not verify');
     }
-    return { signingKey: proof.spk, fingerprint: fingerprint(proof.spk) };
+    return { signingKey: proof.spk, fingerprint: fingerprint(proof.spk), timeMs: proof.t };
   } catch (err) {
     throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.', { cause: err });
   }

@@ -1,1 +1,2 @@
 export { MessageChannel, type MessageChannelEvents, type PingResult } from './message-channel.js';
+export { Backoff, type BackoffOptions } from './backoff.js';

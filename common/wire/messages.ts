@@ -1,6 +1,65 @@
 import { SalaError } from '../errors.js';
 import { packMessage, unpackUnknown } from './msgpack.js';
-import { field, invalidField, isPlainObject, parseShape, type Infer, type Shape } from './schema.js';
+import { field, invalidField, isPlainObject, parseShape, type FieldValue, type Infer, type Shape } from './schema.js';
+
+export const MAX_DIRECTORY_ENTRIES = 4096;
+export const MAX_REVOCATIONS = 1024;
+export const MAX_LOG_BATCH = 256;
+
+const USER = field.string({ maxBytes: 32, minBytes: 2 });
+const SESSION_ID = field.string({ maxBytes: 64, minBytes: 1 });
+const EVENT_ID = field.string({ maxBytes: 64, minBytes: 1 });
+const KEY = field.bytes({ maxBytes: 32, exactBytes: 32 });
+
+export const ENDPOINT = field.object({
+  /** An IPv4 or IPv6 literal (never a name to resolve). */
+  host: field.string({ maxBytes: 64, minBytes: 2 }),
+  port: field.uint({ max: 65_535 }),
+});
+
+export const SESSION_SUMMARY = field.object({
+  sessionId: SESSION_ID,
+  /** The client address as the server saw it. */
+  address: field.string({ maxBytes: 64 }),
+  /** ISO 8601 UTC. */
+  since: field.string({ maxBytes: 32 }),
+});
+
+export const DIRECTORY_ENTRY = field.object({
+  user: USER,
+  sessionId: SESSION_ID,
+  addresses: field.array(ENDPOINT, { maxItems: 16 }),
+  dhPk: KEY,
+  sigPk: KEY,
+  /** ms since the epoch, server time. */
+  since: field.uint(),
+});
+
+export type Endpoint = FieldValue<typeof ENDPOINT>;
+export type SessionSummary = FieldValue<typeof SESSION_SUMMARY>;
+export type DirectoryEntry = FieldValue<typeof DIRECTORY_ENTRY>;
+export type LogEvent = FieldValue<typeof LOG_EVENT>;
+
+/** A session ticket as the server signed it: body bytes and signature (common/crypto/ticket.ts). */
+export const TICKET_FIELD = field.object({
+  body: field.bytes({ maxBytes: 1024 }),
+  sig: field.bytes({ maxBytes: 64, exactBytes: 64 }),
+});
+
+/** A revocation as the server signed it: body bytes and signature (common/crypto/revocation.ts). */
+export const REVOCATION_FIELD = field.object({
+  body: field.bytes({ maxBytes: 512 }),
+  sig: field.bytes({ maxBytes: 64, exactBytes: 64 }),
+});
+
+export const LOG_EVENT = field.object({
+  id: EVENT_ID,
+  /** ms since the epoch (the peer's clock corrected to server time); at most JavaScript's last Date. */
+  at: field.uint({ max: 8_640_000_000_000_000 }),
+  event: field.string({ maxBytes: 64, minBytes: 1 }),
+  /** Metadata only: never message texts, file contents or passwords. */
+  detail: field.string({ maxBytes: 1024 }),
+});
 
 /**
  * Every message that travels inside a secure channel, as one discriminated union on `type`.
@@ -21,7 +80,49 @@ const MESSAGE_SHAPES = {
   error: {
     code: field.string({ maxBytes: 64, minBytes: 1 }),
     message: field.string({ maxBytes: 1024 }),
+    /** SALA_E_SESSION_LIMIT: the live sessions that hold the slots. */
+    sessions: field.optional(field.array(SESSION_SUMMARY, { maxItems: 16 })),
+    /** SALA_E_RATE_LIMIT / SALA_E_BUSY: when to try again. */
+    retryAfterMs: field.optional(field.uint()),
   },
+
+  // ── rendezvous: server → peer ──
+  /** The answer to a successful login or resume (handshake msg 3 carried the request). */
+  welcome: {
+    user: USER,
+    sessionId: SESSION_ID,
+    ticket: TICKET_FIELD,
+    /** Server clock at sending: peers judge ticket times by server time (SECURITY.md H4). */
+    serverTimeMs: field.uint(),
+    /** How long a dropped connection keeps its session (the client resumes within it). */
+    graceMs: field.uint(),
+    /** When to ask for a fresh ticket, in ms from now. */
+    renewInMs: field.uint(),
+    directory: field.array(DIRECTORY_ENTRY, { maxItems: MAX_DIRECTORY_ENTRIES }),
+    revoked: field.array(REVOCATION_FIELD, { maxItems: MAX_REVOCATIONS }),
+    isResumed: field.boolean(),
+  },
+  /** The answer to a successful registration; the server then closes the connection. */
+  registered: { user: USER },
+  /** Who came online, changed address or went offline: pushed to every session as it happens. */
+  'directory.update': {
+    online: field.array(DIRECTORY_ENTRY, { maxItems: MAX_DIRECTORY_ENTRIES }),
+    offline: field.array(field.object({ user: USER, sessionId: SESSION_ID }), { maxItems: MAX_DIRECTORY_ENTRIES }),
+  },
+  /** A renewed ticket for this session. */
+  ticket: { ticket: TICKET_FIELD, serverTimeMs: field.uint(), renewInMs: field.uint() },
+  /** A signed revocation: peers drop links of that session and pass it on. */
+  revoked: { revocation: REVOCATION_FIELD },
+  /** Which activity events the server has stored (or had already): the peer may forget them. */
+  'log.ack': { ids: field.array(EVENT_ID, { maxItems: MAX_LOG_BATCH }) },
+
+  // ── rendezvous: peer → server ──
+  /** The addresses this peer accepts links on (it listens on all interfaces by default). */
+  announce: { addresses: field.array(ENDPOINT, { maxItems: 16 }) },
+  'ticket.renew': {},
+  'log.batch': { events: field.array(LOG_EVENT, { maxItems: MAX_LOG_BATCH }) },
+  /** Ends the session now and frees its slot (the server closes the connection). */
+  logout: {},
 } as const satisfies Record<string, Shape>;
 
 type Shapes = typeof MESSAGE_SHAPES;

@@ -19,6 +19,8 @@ export type Shape = Readonly<Record<string, Field<unknown>>>;
 type RequiredKeys<S extends Shape> = { [K in keyof S]: S[K] extends OptionalField<unknown> ? never : K }[keyof S];
 type OptionalKeys<S extends Shape> = Exclude<keyof S, RequiredKeys<S>>;
 type FieldType<F> = F extends Field<infer T> ? T : never;
+/** The value type a field parses to (e.g. the type of one directory entry). */
+export type FieldValue<F> = FieldType<F>;
 
 export type Infer<S extends Shape> = Simplify<
   { -readonly [K in RequiredKeys<S>]: FieldType<S[K]> } & {

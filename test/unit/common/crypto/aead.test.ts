@@ -4,19 +4,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, nodeAead, sodiumAead, type Aead } from '../../../../common/crypto/aead.js';
 import { CipherState, noiseNonce } from '../../../../common/crypto/noise/cipher-state.js';
 import { initCrypto } from '../../../../common/crypto/sodium.js';
-import { SalaError, type SalaErrorCode } from '../../../../common/errors.js';
 
-function catchSalaError(fn: () => unknown, code: SalaErrorCode): SalaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SalaError);
-  expect((caught as SalaError).code).toBe(code);
-  return caught as SalaError;
-}
+import { catchSalaError } from '../../../helpers/errors.js';
+
 
 const BACKENDS: readonly Aead[] = [nodeAead, sodiumAead];
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');

@@ -16,19 +16,9 @@ import {
   verifyDetached,
 } from '../../../../common/crypto/signing.js';
 import { initCrypto, sodium } from '../../../../common/crypto/sodium.js';
-import { SalaError, type SalaErrorCode } from '../../../../common/errors.js';
 
-function catchSalaError(fn: () => unknown, code: SalaErrorCode): SalaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SalaError);
-  expect((caught as SalaError).code).toBe(code);
-  return caught as SalaError;
-}
+import { catchSalaError } from '../../../helpers/errors.js';
+
 
 /** RFC 4648 §6 base32, written from the RFC independently of the implementation, unpadded. */
 function referenceBase32(bytes: Uint8Array): string {

@@ -6,22 +6,13 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { ensurePrivateDir, loadOrCreateIdentity, readIdentity, type Identity } from '../../../../common/crypto/key-store.js';
+import { loadOrCreateIdentity, readIdentity, type Identity } from '../../../../common/crypto/key-store.js';
+import { ensurePrivateDir } from '../../../../common/private-files.js';
 import { signDetached, verifyDetached } from '../../../../common/crypto/signing.js';
 import { initCrypto, sodium } from '../../../../common/crypto/sodium.js';
-import { SalaError, type SalaErrorCode } from '../../../../common/errors.js';
 
-function catchSalaError(fn: () => unknown, code: SalaErrorCode): SalaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SalaError);
-  expect((caught as SalaError).code).toBe(code);
-  return caught as SalaError;
-}
+import { catchSalaError } from '../../../helpers/errors.js';
+
 
 /** A fresh temporary folder, removed when the test finishes. */
 function tempDir(): string {

@@ -158,10 +158,12 @@ describe('SecureChannel under attack (each failure closes only that connection)'
     const proxy = await startFrameProxy(listener.port, ({ direction, index, wire }) =>
       direction === 'toServer' && index === FIRST_TRANSPORT_FRAME ? [wire, wire] : wire,
     );
-    await dialSecure(proxy.port).then((client) => client.write(Buffer.from('once')));
+    const client = await dialSecure(proxy.port);
     const server = ((await listener.nextResult()) as PromiseFulfilledResult<SecureChannel>).value;
     const failed = nextError(server);
-    expect((await nextData(server)).toString()).toBe('once');
+    const first = nextData(server);
+    client.write(Buffer.from('once'));
+    expect((await first).toString()).toBe('once');
     expect(((await failed) as SalaError).code).toBe('SALA_E_CHANNEL_DECRYPT_FAILED');
     await expectStillServing(listener.port, listener);
   });

@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FrameTooLargeError, SalaError, type SalaErrorCode } from '../../../../common/errors.js';
+import { FrameTooLargeError, SalaError } from '../../../../common/errors.js';
 import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
   encodeFrame,
   encodeFrameHeader,
 } from '../../../../common/wire/frame-decoder.js';
-
-/** Runs `fn` and returns the SalaError it throws; fails the test if it throws anything else or nothing. */
-function catchSalaError(fn: () => unknown, code: SalaErrorCode): SalaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SalaError);
-  expect((caught as SalaError).code).toBe(code);
-  return caught as SalaError;
-}
+import { catchSalaError } from '../../../helpers/errors.js';
 
 /** Hex strings compare far faster than element-wise Buffer equality for large bodies. */
 const hex = (frames: readonly Uint8Array[]): string[] => frames.map((f) => Buffer.from(f).toString('hex'));

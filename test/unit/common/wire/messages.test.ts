@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SalaError, type SalaErrorCode } from '../../../../common/errors.js';
+import { SalaError } from '../../../../common/errors.js';
 import {
   MESSAGE_TYPES,
   decodeMessage,
@@ -10,18 +10,8 @@ import {
 } from '../../../../common/wire/messages.js';
 import { packMessage, unpackUnknown } from '../../../../common/wire/msgpack.js';
 import { field, isPlainObject, parseShape } from '../../../../common/wire/schema.js';
+import { catchSalaError } from '../../../helpers/errors.js';
 
-function catchSalaError(fn: () => unknown, code: SalaErrorCode): SalaError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(SalaError);
-  expect((caught as SalaError).code).toBe(code);
-  return caught as SalaError;
-}
 
 // Hand-built MessagePack, for inputs msgpackr's encoder would never produce.
 function mpStr(s: string): Buffer {
@@ -57,7 +47,41 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
     { type: 'error', code: 'SALA_E_SESSION_LIMIT', message: 'Too many sessions.' },
     { type: 'error', code: 'X', message: '' },
     { type: 'error', code: 'C'.repeat(64), message: 'é'.repeat(512) },
+    {
+      type: 'error',
+      code: 'SALA_E_SESSION_LIMIT',
+      message: 'This account already has 3 live sessions.',
+      sessions: [{ sessionId: 'abc', address: '10.0.0.2', since: '2026-11-26T00:00:00.000Z' }],
+    },
+    { type: 'error', code: 'SALA_E_RATE_LIMIT', message: 'Slow down.', retryAfterMs: 1500 },
   ],
+  welcome: [
+    {
+      type: 'welcome',
+      user: 'alice',
+      sessionId: 's1',
+      ticket: { body: Buffer.from([1, 2]), sig: Buffer.alloc(64, 3) },
+      serverTimeMs: 1_764_115_200_000,
+      graceMs: 60_000,
+      renewInMs: 1_800_000,
+      directory: [
+        { user: 'bob', sessionId: 's2', addresses: [{ host: '10.0.0.3', port: 40_000 }], dhPk: Buffer.alloc(32, 1), sigPk: Buffer.alloc(32, 2), since: 5 },
+      ],
+      revoked: [{ body: Buffer.from([9]), sig: Buffer.alloc(64, 4) }],
+      isResumed: false,
+    },
+  ],
+  registered: [{ type: 'registered', user: 'carol' }],
+  'directory.update': [
+    { type: 'directory.update', online: [], offline: [{ user: 'bob', sessionId: 's2' }] },
+  ],
+  ticket: [{ type: 'ticket', ticket: { body: Buffer.from([5]), sig: Buffer.alloc(64) }, serverTimeMs: 1, renewInMs: 2 }],
+  revoked: [{ type: 'revoked', revocation: { body: Buffer.from([6]), sig: Buffer.alloc(64) } }],
+  'log.ack': [{ type: 'log.ack', ids: ['e1', 'e2'] }],
+  announce: [{ type: 'announce', addresses: [{ host: '::1', port: 1 }, { host: '192.168.1.20', port: 65_535 }] }],
+  'ticket.renew': [{ type: 'ticket.renew' }],
+  'log.batch': [{ type: 'log.batch', events: [{ id: 'e1', at: 1, event: 'link.up', detail: 'peer=bob' }] }],
+  logout: [{ type: 'logout' }],
 };
 
 /** Buffers are compared as hex so a Buffer/Uint8Array class difference cannot hide a byte difference. */

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { LOG_EVENT, MAX_LOG_BATCH, writePrivateFile, type LogEvent, type Logger } from '../../common/index.js';
+
+/**
+ * Activity events waiting to reach the server's log. Each event gets an id when it is recorded; it
+ * is sent in batches, and forgotten only when the server acknowledges that id — so a server outage
+ * or a dropped batch loses nothing, and a batch sent twice is stored once (the server de-duplicates
+ * by id). With a file path the queue is saved (debounced) and survives a restart of the peer.
+ * Bounded: past `maxEvents` the oldest events are dropped, and that is logged.
+ */
+export class ActivityOutbox {
+  readonly #pending = new Map<string, LogEvent>();
+  readonly #inFlight = new Set<string>();
+  readonly #path: string | undefined;
+  readonly #maxEvents: number;
+  readonly #log: Logger | undefined;
+  #saveTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: { path?: string; maxEvents?: number; logger?: Logger } = {}) {
+    this.#path = options.path;
+    this.#maxEvents = options.maxEvents ?? 10_000;
+    this.#log = options.logger;
+    this.#load();
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  record(event: string, detail: string, atMs: number): LogEvent {
+    const entry: LogEvent = { id: randomUUID(), at: atMs, event, detail: detail.slice(0, 1024) };
+    this.#pending.set(entry.id, entry);
+    while (this.#pending.size > this.#maxEvents) {
+      const oldest = this.#pending.keys().next().value as string;
+      this.#pending.delete(oldest);
+      this.#inFlight.delete(oldest);
+      this.#log?.warn('activity.dropped', { reason: 'outbox full' });
+    }
+    this.#scheduleSave();
+    return entry;
+  }
+
+  /** Up to MAX_LOG_BATCH events not already in flight, marked as in flight. */
+  takeBatch(): LogEvent[] {
+    const batch: LogEvent[] = [];
+    for (const [id, event] of this.#pending) {
+      if (this.#inFlight.has(id)) continue;
+      batch.push(event);
+      this.#inFlight.add(id);
+      if (batch.length >= MAX_LOG_BATCH) break;
+    }
+    return batch;
+  }
+
+  acknowledge(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.#pending.delete(id);
+      this.#inFlight.delete(id);
+    }
+    this.#scheduleSave();
+  }
+
+  /** The connection dropped: whatever was in flight is sent again on the next connection. */
+  requeue(): void {
+    this.#inFlight.clear();
+  }
+
+  /** Writes the queue now (shutdown). */
+  flush(): void {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    this.#save();
+  }
+
+  #scheduleSave(): void {
+    if (this.#path === undefined || this.#saveTimer !== undefined) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.#save();
+    }, 200);
+    this.#saveTimer.unref();
+  }
+
+  #save(): void {
+    if (this.#path === undefined) return;
+    try {
+      writePrivateFile(this.#path, JSON.stringify([...this.#pending.values()]));
+    } catch (err) {
+      this.#log?.warn('activity.save_failed', { message: (err as Error).message });
+    }
+  }
+
+  #load(): void {
+    if (this.#path === undefined) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.#path, 'utf8'));
+    } catch {
+      return;
+    }
+    if (!Array.isArray(parsed)) return;
+    for (const item of parsed as unknown[]) {
+      try {
+        const event = LOG_EVENT.parse(item, 'event');
+        this.#pending.set(event.id, event);
+      } catch {
+        this.#log?.warn('activity.invalid_saved_event');
+      }
+    }
+  }
+}

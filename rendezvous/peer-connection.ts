@@ -1,0 +1,317 @@
+import type { Socket } from 'node:net';
+import {
+  acceptSecure,
+  decodeClientHello,
+  MessageChannel,
+  normalizeUserName,
+  proveStaticKey,
+  SalaError,
+  toSalaError,
+  verifyLoginProof,
+  type ClientHello,
+  type Identity,
+  type Logger,
+  type SecureChannel,
+  type WireMessage,
+} from '../common/index.js';
+import type { Accounts } from './accounts.js';
+import type { ActivityLog } from './activity-log.js';
+import type { LoginThrottle } from './auth/rate-limiter.js';
+import type { Directory, DirectorySubscriber } from './directory.js';
+import { SessionLimitError, type LiveSession, type SessionLink, type SessionRegistry } from './sessions.js';
+import type { TicketAuthority } from './ticket-authority.js';
+
+export interface ConnectionLimits {
+  isSelfRegistrationOpen: boolean;
+  handshakeTimeoutMs: number;
+  graceMs: number;
+  renewAfterMs: number;
+  idleTimeoutMs: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+}
+
+export interface ServerContext {
+  identity: Identity;
+  accounts: Accounts;
+  sessions: SessionRegistry;
+  directory: Directory;
+  tickets: TicketAuthority;
+  activity: ActivityLog;
+  throttle: LoginThrottle;
+  limits: ConnectionLimits;
+  logger: Logger;
+}
+
+/** `::ffff:10.0.0.5` → `10.0.0.5`: the form people recognise, and one key per client for limits. */
+export function clientAddress(socket: Socket): string {
+  const raw = socket.remoteAddress ?? 'unknown';
+  return raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+}
+
+/**
+ * One peer connection, from handshake to close. The handshake authenticates the server to the
+ * peer (its static key signed in msg 2) and binds the peer's device key to this very handshake
+ * (the login proof in msg 3). Then the request in msg 3 is carried out — register, log in or
+ * resume — and a logged-in connection serves the session until it closes.
+ */
+export async function serveConnection(socket: Socket, ctx: ServerContext): Promise<void> {
+  const address = clientAddress(socket);
+  let hello: ClientHello | undefined;
+  let channel: SecureChannel;
+  try {
+    channel = await acceptSecure(socket, {
+      purpose: 'rdv',
+      staticKeyPair: ctx.identity.dh,
+      handshakeTimeoutMs: ctx.limits.handshakeTimeoutMs,
+      payload: () => proveStaticKey(ctx.identity, { timeMs: Date.now() }),
+      verifyRemote: ({ payload, handshakeHashBefore }) => {
+        const decoded = decodeClientHello(payload);
+        if (!verifyLoginProof(decoded.sigPk, handshakeHashBefore, decoded.pop)) {
+          throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The encrypted handshake failed.');
+        }
+        hello = decoded;
+      },
+    });
+  } catch (err) {
+    ctx.logger.info('handshake.failed', { address, code: err instanceof SalaError ? err.code : 'unknown' });
+    return;
+  }
+  if (hello === undefined) {
+    channel.destroy();
+    return;
+  }
+  const messages = new MessageChannel(channel);
+  messages.on('error', (err) => ctx.logger.info('connection.error', { address, code: err.code }));
+  try {
+    switch (hello.op) {
+      case 'register':
+        await register(messages, hello, address, ctx);
+        return;
+      case 'login':
+      case 'resume':
+        await startSession(messages, channel, hello, address, ctx);
+        return;
+    }
+  } catch (err) {
+    refuse(messages, toSalaError(err, 'SALA_E_BUSY', 'The server could not handle the request; try again.'));
+  }
+}
+
+/** Sends the error (with its extra fields) and closes the connection gracefully. */
+function refuse(messages: MessageChannel, error: SalaError): void {
+  if (messages.isClosed) return;
+  const reply: WireMessage = { type: 'error', code: error.code, message: error.message.slice(0, 1024) };
+  const { sessions, retryAfterMs } = error.details;
+  if (sessions !== undefined) reply.sessions = [...sessions];
+  if (retryAfterMs !== undefined) reply.retryAfterMs = retryAfterMs;
+  try {
+    messages.send(reply);
+  } catch {
+    // already closing
+  }
+  void messages.close();
+}
+
+export function rateLimited(retryAfterMs: number): SalaError {
+  return new SalaError('SALA_E_RATE_LIMIT', `Too many attempts; try again in ${Math.ceil(retryAfterMs / 1000)} s.`, {
+    details: { retryAfterMs },
+  });
+}
+
+async function register(messages: MessageChannel, hello: ClientHello, address: string, ctx: ServerContext): Promise<void> {
+  if (!ctx.limits.isSelfRegistrationOpen) {
+    throw new SalaError('SALA_E_REGISTRATION_CLOSED', 'This server does not allow self-registration; ask the teacher or administrator for an account.');
+  }
+  const name = normalizeUserName(hello.user);
+  const verdict = ctx.throttle.check(name, address);
+  if (!verdict.isAllowed) throw rateLimited(verdict.retryAfterMs);
+  // Registration spends an argon2 hash: it counts against the same budget as a failed login.
+  ctx.throttle.recordFailure(name, address);
+  const user = await ctx.accounts.register(name, hello.password ?? '');
+  ctx.activity.server('user.registered', { user: user.name, detail: `address=${address}` });
+  messages.send({ type: 'registered', user: user.name });
+  await messages.close();
+}
+
+async function startSession(
+  messages: MessageChannel,
+  channel: SecureChannel,
+  hello: ClientHello,
+  address: string,
+  ctx: ServerContext,
+): Promise<void> {
+  let name: string;
+  try {
+    name = normalizeUserName(hello.user);
+  } catch (err) {
+    ctx.activity.server('login.failed', { user: hello.user.slice(0, 32), detail: `address=${address} reason=invalid-name` });
+    throw err;
+  }
+  const verdict = ctx.throttle.check(name, address);
+  if (!verdict.isAllowed) {
+    ctx.activity.server('login.failed', { user: name, detail: `address=${address} reason=rate-limit` });
+    throw rateLimited(verdict.retryAfterMs);
+  }
+
+  const link = new ConnectionLink(messages);
+  let session: LiveSession;
+  let isResumed: boolean;
+  if (hello.op === 'resume') {
+    try {
+      session = ctx.sessions.resume({
+        sessionId: hello.sessionId ?? '',
+        user: name,
+        dhPk: channel.remoteStatic,
+        sigPk: hello.sigPk,
+        address,
+        link,
+      });
+    } catch (err) {
+      ctx.throttle.recordFailure(name, address);
+      throw err;
+    }
+    isResumed = true;
+  } else {
+    try {
+      await ctx.accounts.authenticate(name, hello.password ?? '');
+    } catch (err) {
+      const code = err instanceof SalaError ? err.code : 'unknown';
+      if (code === 'SALA_E_AUTH_FAILED') ctx.throttle.recordFailure(name, address);
+      ctx.activity.server('login.failed', { user: name, detail: `address=${address} reason=${code}` });
+      throw err;
+    }
+    if (messages.isClosed) return; // the peer gave up while its password was being checked
+    try {
+      session = ctx.sessions.create({ user: name, dhPk: channel.remoteStatic, sigPk: hello.sigPk, address, link });
+    } catch (err) {
+      if (err instanceof SessionLimitError) {
+        ctx.activity.server('session.refused', {
+          user: name,
+          detail: `address=${address} live=${err.sessions.map((s) => s.sessionId).join(',')}`,
+        });
+      }
+      throw err;
+    }
+    ctx.throttle.recordSuccess(name, address);
+    isResumed = false;
+  }
+  link.session = session;
+  ctx.activity.server('login', { user: name, session: session.sessionId, detail: `address=${address} resumed=${isResumed}` });
+
+  const generation = ctx.sessions.nextGeneration(session);
+  messages.send({
+    type: 'welcome',
+    user: name,
+    sessionId: session.sessionId,
+    ticket: ctx.tickets.issue(session, generation),
+    serverTimeMs: Date.now(),
+    graceMs: ctx.limits.graceMs,
+    renewInMs: ctx.limits.renewAfterMs,
+    directory: ctx.directory.snapshot(),
+    revoked: ctx.tickets.active(),
+    isResumed,
+  });
+  serveSession(messages, session, link, ctx);
+}
+
+/** The connection currently carrying a session; the registry closes it on kick, resume elsewhere… */
+class ConnectionLink implements SessionLink, DirectorySubscriber {
+  session: LiveSession | undefined;
+  readonly #messages: MessageChannel;
+
+  constructor(messages: MessageChannel) {
+    this.#messages = messages;
+  }
+
+  get sessionId(): string {
+    return this.session?.sessionId ?? '';
+  }
+
+  send(message: WireMessage): void {
+    if (this.#messages.isClosed || this.#messages.channel.writableEnded) return;
+    this.#messages.send(message);
+  }
+
+  close(error?: SalaError): void {
+    if (error === undefined) void this.#messages.close();
+    else refuse(this.#messages, error);
+  }
+}
+
+function serveSession(messages: MessageChannel, session: LiveSession, link: ConnectionLink, ctx: ServerContext): void {
+  ctx.directory.subscribe(link);
+  let tokens = ctx.limits.messageBurst;
+  let lastRefillMs = Date.now();
+  let idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
+  idleTimer.unref();
+
+  const onMessage = (message: WireMessage): void => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
+    idleTimer.unref();
+    const nowMs = Date.now();
+    tokens = Math.min(ctx.limits.messageBurst, tokens + ((nowMs - lastRefillMs) / 1000) * ctx.limits.messagesPerSecond);
+    lastRefillMs = nowMs;
+    if (tokens < 1) {
+      ctx.logger.warn('session.flood', { user: session.user, session: session.sessionId });
+      refuse(messages, rateLimited(Math.ceil(1000 / ctx.limits.messagesPerSecond)));
+      return;
+    }
+    tokens -= 1;
+    handleSessionMessage(message, messages, session, link, ctx).catch((err: unknown) => {
+      refuse(messages, toSalaError(err, 'SALA_E_BUSY', 'The server could not handle a request; reconnect.'));
+    });
+  };
+  messages.on('message', onMessage);
+  // Pings count as traffic for the idle timer too; MessageChannel answers them itself.
+  messages.channel.on('data', () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
+    idleTimer.unref();
+  });
+  messages.once('close', () => {
+    clearTimeout(idleTimer);
+    ctx.directory.unsubscribe(link);
+    ctx.sessions.detach(session, link);
+  });
+}
+
+async function handleSessionMessage(
+  message: WireMessage,
+  messages: MessageChannel,
+  session: LiveSession,
+  link: ConnectionLink,
+  ctx: ServerContext,
+): Promise<void> {
+  switch (message.type) {
+    case 'announce':
+      ctx.sessions.setEndpoints(session, message.addresses);
+      return;
+    case 'ticket.renew': {
+      const generation = ctx.sessions.nextGeneration(session);
+      link.send({
+        type: 'ticket',
+        ticket: ctx.tickets.issue(session, generation),
+        serverTimeMs: Date.now(),
+        renewInMs: ctx.limits.renewAfterMs,
+      });
+      return;
+    }
+    case 'log.batch': {
+      const ids = await ctx.activity.fromPeer(session.user, session.sessionId, message.events);
+      link.send({ type: 'log.ack', ids });
+      return;
+    }
+    case 'logout':
+      ctx.activity.server('logout', { user: session.user, session: session.sessionId });
+      ctx.sessions.end(session, 'logout'); // closes this connection gracefully
+      return;
+    case 'error':
+      ctx.logger.info('peer.reported_error', { user: session.user, code: message.code });
+      return;
+    default:
+      // A message only the server sends (welcome, directory.update…) is a protocol violation.
+      refuse(messages, new SalaError('SALA_E_PROTOCOL_UNKNOWN_TYPE', `A peer may not send "${message.type}" to the server.`));
+  }
+}
