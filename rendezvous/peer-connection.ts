@@ -17,6 +17,9 @@ import {
 import type { Accounts } from './accounts.js';
 import type { ActivityLog } from './activity-log.js';
 import type { LoginThrottle } from './auth/rate-limiter.js';
+
+/** What the login path needs of the throttle. */
+export type LoginGate = Pick<LoginThrottle, 'check' | 'recordFailure' | 'recordSuccess'>;
 import type { Directory, DirectorySubscriber } from './directory.js';
 import { SessionLimitError, type LiveSession, type SessionLink, type SessionRegistry } from './sessions.js';
 import type { TicketAuthority } from './ticket-authority.js';
@@ -38,7 +41,7 @@ export interface ServerContext {
   directory: Directory;
   tickets: TicketAuthority;
   activity: ActivityLog;
-  throttle: LoginThrottle;
+  throttle: LoginGate;
   limits: ConnectionLimits;
   logger: Logger;
 }

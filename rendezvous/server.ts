@@ -20,7 +20,7 @@ import { AUTH_LIMITS, ConnectionCounter, LoginThrottle, type LoginThrottleOption
 import { DataDirLock } from './data-dir-lock.js';
 import { Directory } from './directory.js';
 import { MdnsAdvertiser } from './mdns-advertiser.js';
-import { clientAddress, serveConnection, type ConnectionLimits, type ServerContext } from './peer-connection.js';
+import { clientAddress, serveConnection, type ConnectionLimits, type LoginGate, type ServerContext } from './peer-connection.js';
 import { SERVER_KEY_FILE } from './server-identity.js';
 import { SessionRegistry, type LiveSession, type SessionEndReason } from './sessions.js';
 import { openNedbStore } from './store/nedb-store.js';
@@ -39,8 +39,15 @@ export interface RendezvousServerOptions {
   /** Lower argon2 cost for tests; production uses the interactive defaults. */
   passwordHashing?: PasswordHasherOptions;
   limits?: Partial<ConnectionLimits> & { maxSessionsPerUser?: number; maxConnectionsPerIp?: number; maxConnections?: number };
-  /** Login rate limits (defaults: AUTH_LIMITS); load tests from one address raise them. */
+  /** Login rate limits (defaults: AUTH_LIMITS). */
   throttle?: LoginThrottleOptions;
+  /**
+   * Whether logins from the server's own machine (loopback) are rate-limited too. Off by default:
+   * a TCP connection from 127.0.0.0/8 or ::1 cannot come from the LAN (the kernel drops such
+   * source addresses on other interfaces), and whoever is on the server's machine already owns it.
+   * Tests of the limits switch it on.
+   */
+  isLoopbackThrottled?: boolean;
 }
 
 export interface ListeningInfo {
@@ -151,7 +158,7 @@ export class RendezvousServer {
         directory,
         tickets,
         activity,
-        throttle: new LoginThrottle(options.throttle ?? {}),
+        throttle: loginGate(new LoginThrottle(options.throttle ?? {}), options.isLoopbackThrottled ?? false),
         limits,
         logger,
       };
@@ -260,4 +267,21 @@ function wireRevocations(sessions: SessionRegistry, directory: Directory, ctx: S
     }
     directory.broadcast({ type: 'revoked', revocation: ctx.tickets.revoke(session, reason) });
   });
+}
+
+function isLoopbackAddress(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+function loginGate(throttle: LoginThrottle, isLoopbackThrottled: boolean): LoginGate {
+  if (isLoopbackThrottled) return throttle;
+  return {
+    check: (user, ip, nowMs) => (isLoopbackAddress(ip) ? { isAllowed: true } : throttle.check(user, ip, nowMs)),
+    recordFailure: (user, ip, nowMs) => {
+      if (!isLoopbackAddress(ip)) throttle.recordFailure(user, ip, nowMs);
+    },
+    recordSuccess: (user, ip) => {
+      if (!isLoopbackAddress(ip)) throttle.recordSuccess(user, ip);
+    },
+  };
 }

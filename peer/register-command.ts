@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { readPassword } from '../common/cli/password-input.js';
+import { initCrypto, loadOrCreateIdentity, resolveDataDir, SalaError } from '../common/index.js';
+import { addConnectionOptions, parseServerAddress, type ConnectionOptions } from './connection-options.js';
+import { DEVICE_KEY_FILE } from './device-identity.js';
+import { registerAccount } from './rendezvous/rendezvous-client.js';
+import { ServerPins } from './rendezvous/server-pins.js';
+import { decideServerTrust } from './rendezvous/server-trust.js';
+import { promptForServerCode } from './prompts.js';
+
+interface RegisterOptions extends ConnectionOptions {
+  user: string;
+}
+
+/**
+ * `sala register --user NAME`: creates an account on the server (when it allows self-registration).
+ * The server's key is judged exactly as for a login — the password goes only to a confirmed server.
+ */
+export function addRegisterCommand(program: Command): void {
+  addConnectionOptions(
+    program
+      .command('register')
+      .description('create an account on the rendezvous server (when it allows self-registration)')
+      .requiredOption('--user <name>', 'the user name to create (2–32 of a-z, 0-9, _ and -)'),
+  ).action(async (options: RegisterOptions) => {
+    try {
+      const result = await register(options);
+      if (options.json === true) process.stdout.write(`${JSON.stringify({ event: 'registered', user: result.user })}\n`);
+      else process.stderr.write(`Account "${result.user}" created on the server ${result.fingerprint}.\n`);
+    } catch (err) {
+      if (options.json === true && err instanceof SalaError) {
+        process.stdout.write(`${JSON.stringify({ event: 'error', code: err.code, message: err.message, ...err.details })}\n`);
+      }
+      throw err;
+    }
+  });
+}
+
+async function register(options: RegisterOptions): Promise<{ user: string; fingerprint: string }> {
+  await initCrypto();
+  if (options.server === undefined) {
+    throw new SalaError(
+      'SALA_E_CONFIG_INVALID',
+      'Give the server with --server HOST:PORT (finding it on the LAN by mDNS is not available for registration yet).',
+    );
+  }
+  const { host, port } = parseServerAddress(options.server);
+  const dataDir = resolveDataDir('peer', { flag: options.data });
+  const { identity } = loadOrCreateIdentity(join(dataDir, DEVICE_KEY_FILE));
+  const pins = new ServerPins(dataDir);
+  const isInteractive = options.json !== true && process.stdin.isTTY;
+  const trust = await decideServerTrust({
+    host,
+    port,
+    pins,
+    identity,
+    serverKey: options.serverKey,
+    askForCode: isInteractive ? promptForServerCode : undefined,
+  });
+  const password = await readPassword({
+    passwordStdin: options.passwordStdin,
+    passwordFile: options.passwordFile,
+    prompt: `Choose a password for ${options.user}`,
+    confirm: true,
+  });
+  const result = await registerAccount({ host, port, ...trust, user: options.user, password, identity });
+  pins.remember(result.fingerprint, host, port);
+  return result;
+}
