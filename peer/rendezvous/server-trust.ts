@@ -60,6 +60,8 @@ export interface TrustDecisionInput {
    * or undefined when there is nobody to ask (JSON mode).
    */
   askForCode?: (() => Promise<string | undefined>) | undefined;
+  /** Which hosts count as loopback (tests replace it to reach the prompt path on 127.0.0.1). */
+  isLoopback?: (host: string) => boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function decideServerTrust(input: TrustDecisionInput): Promise<Serv
   if (input.serverKey !== undefined) return { expectedFingerprint: parseFingerprint(input.serverKey) };
   const pinned = input.pins.forAddress(input.host, input.port);
   if (pinned !== undefined) return { expectedFingerprint: pinned };
-  if (isLoopbackHost(input.host)) return { isUnpinnedAllowed: true };
+  if ((input.isLoopback ?? isLoopbackHost)(input.host)) return { isUnpinnedAllowed: true };
   if (input.askForCode === undefined) {
     throw new SalaError(
       'SALA_E_SERVER_KEY_UNVERIFIED',
