@@ -186,6 +186,7 @@ async function addHost(bridge: string, host: LanHost, signal?: AbortSignal): Pro
   }
   await ip(['link', 'add', host.name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name], signal);
   await ip(['link', 'set', host.name, 'master', bridge], signal);
+  await ip(['link', 'set', host.name, 'addrgenmode', 'none'], signal);
   await ip(['link', 'set', host.name, 'up'], signal);
   const inHost = (args: readonly string[]): Promise<string> => ip(['-n', host.name, ...args], signal);
   await inHost(['link', 'set', 'lo', 'up']);
@@ -236,6 +237,9 @@ export async function createLan(hostCount: number, options: LanOptions = {}): Pr
     address: `${subnetPrefix}.${index + 1}`,
   }));
   try {
+    // The test process's own namespace must stay address-free apart from lo: no IPv6 link-local
+    // address on the bridge or the host-side veths (the LAN lives inside the host namespaces).
+    await ip(['link', 'set', bridge, 'addrgenmode', 'none'], signal);
     await ip(['link', 'set', bridge, 'up'], signal);
     for (const host of hosts) await addHost(bridge, host, signal);
     await assertPortsForwarding(bridge, hosts, signal);
