@@ -49,6 +49,8 @@ export function addStartCommand(program: Command): void {
         logger,
       });
       const { info } = server;
+      // Listen for Ctrl+C before saying "listening": whoever reads that line may stop us at once.
+      const stopRequested = waitForStopSignal();
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify({ event: 'listening', host: info.host, port: info.port, adminPort: info.adminPort, fingerprint: info.fingerprint })}\n`);
       } else {
@@ -60,7 +62,7 @@ export function addStartCommand(program: Command): void {
             'Press Ctrl+C to stop.\n',
         );
       }
-      await waitForStopSignal();
+      await stopRequested;
       if (options.json !== true) process.stdout.write('Stopping…\n');
       await server.close();
       if (options.json === true) process.stdout.write(`${JSON.stringify({ event: 'stopped' })}\n`);
