@@ -1,4 +1,4 @@
-import type { DirectoryEntry, WireMessage } from '../common/index.js';
+import { MAX_DIRECTORY_ENTRIES, MAX_OFFLINE_ENTRIES, type DirectoryEntry, type WireMessage } from '../common/index.js';
 import type { LiveSession, SessionRegistry } from './sessions.js';
 
 /** Where directory updates go: the connection of each attached session. */
@@ -68,14 +68,10 @@ export class Directory {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pendingOnline.size === 0 && this.#pendingOffline.size === 0) return;
-    const message: WireMessage = {
-      type: 'directory.update',
-      online: [...this.#pendingOnline.values()].map(toDirectoryEntry),
-      offline: [...this.#pendingOffline.values()],
-    };
+    const messages = directoryUpdates([...this.#pendingOnline.values()].map(toDirectoryEntry), [...this.#pendingOffline.values()]);
     this.#pendingOnline.clear();
     this.#pendingOffline.clear();
-    for (const subscriber of this.#subscribers.values()) subscriber.send(message);
+    for (const subscriber of this.#subscribers.values()) for (const message of messages) subscriber.send(message);
   }
 
   close(): void {
@@ -99,4 +95,19 @@ export class Directory {
     this.#timer = setTimeout(() => this.flush(), this.#batchMs);
     this.#timer.unref();
   }
+}
+
+/** Splits a directory change into messages that each fit the protocol's per-message limits. */
+export function directoryUpdates(
+  online: readonly DirectoryEntry[],
+  offline: readonly { user: string; sessionId: string }[],
+): WireMessage[] {
+  const messages: WireMessage[] = [];
+  for (let i = 0; i < online.length; i += MAX_DIRECTORY_ENTRIES) {
+    messages.push({ type: 'directory.update', online: online.slice(i, i + MAX_DIRECTORY_ENTRIES), offline: [] });
+  }
+  for (let i = 0; i < offline.length; i += MAX_OFFLINE_ENTRIES) {
+    messages.push({ type: 'directory.update', online: [], offline: offline.slice(i, i + MAX_OFFLINE_ENTRIES) });
+  }
+  return messages;
 }

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 import {
   acceptSecure,
   decodeClientHello,
+  MAX_DIRECTORY_ENTRIES,
+  MAX_REVOCATIONS,
   MessageChannel,
   normalizeUserName,
   proveStaticKey,
@@ -20,7 +22,7 @@ import type { LoginThrottle } from './auth/rate-limiter.js';
 
 /** What the login path needs of the throttle. */
 export type LoginGate = Pick<LoginThrottle, 'check' | 'recordFailure' | 'recordSuccess'>;
-import type { Directory, DirectorySubscriber } from './directory.js';
+import { directoryUpdates, type Directory, type DirectorySubscriber } from './directory.js';
 import { SessionLimitError, type LiveSession, type SessionLink, type SessionRegistry } from './sessions.js';
 import type { TicketAuthority } from './ticket-authority.js';
 
@@ -203,6 +205,9 @@ async function startSession(
   ctx.activity.server('login', { user: name, session: session.sessionId, detail: `address=${address} resumed=${isResumed}` });
 
   const generation = ctx.sessions.nextGeneration(session);
+  // A large directory does not fit one frame: the welcome carries its first part, updates the rest.
+  const directory = ctx.directory.snapshot();
+  const revoked = ctx.tickets.active();
   messages.send({
     type: 'welcome',
     user: name,
@@ -211,10 +216,12 @@ async function startSession(
     serverTimeMs: Date.now(),
     graceMs: ctx.limits.graceMs,
     renewInMs: ctx.limits.renewAfterMs,
-    directory: ctx.directory.snapshot(),
-    revoked: ctx.tickets.active(),
+    directory: directory.slice(0, MAX_DIRECTORY_ENTRIES),
+    revoked: revoked.slice(0, MAX_REVOCATIONS),
     isResumed,
   });
+  for (const update of directoryUpdates(directory.slice(MAX_DIRECTORY_ENTRIES), [])) messages.send(update);
+  for (const revocation of revoked.slice(MAX_REVOCATIONS)) messages.send({ type: 'revoked', revocation });
   serveSession(messages, session, link, ctx);
 }
 

@@ -2,8 +2,18 @@ import { SalaError } from '../errors.js';
 import { packMessage, unpackUnknown } from './msgpack.js';
 import { field, invalidField, isPlainObject, parseShape, type FieldValue, type Infer, type Shape } from './schema.js';
 
-export const MAX_DIRECTORY_ENTRIES = 4096;
-export const MAX_REVOCATIONS = 1024;
+/**
+ * Directory entries per message. An entry is at most ~750 bytes (8 endpoints of up to 64-byte
+ * hosts), so 100 of them stay well inside one 128 KiB frame; larger directories go out as several
+ * messages (the welcome's first part, then `directory.update`s).
+ */
+export const MAX_DIRECTORY_ENTRIES = 100;
+/** Offline notices ({user, sessionId}, under 100 bytes each) per message. */
+export const MAX_OFFLINE_ENTRIES = 1000;
+/** Endpoints one peer may announce. */
+export const MAX_ENDPOINTS = 8;
+/** Revocations (~220 bytes each) in one welcome; more follow as single `revoked` messages. */
+export const MAX_REVOCATIONS = 256;
 export const MAX_LOG_BATCH = 256;
 
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
@@ -28,7 +38,7 @@ export const SESSION_SUMMARY = field.object({
 export const DIRECTORY_ENTRY = field.object({
   user: USER,
   sessionId: SESSION_ID,
-  addresses: field.array(ENDPOINT, { maxItems: 16 }),
+  addresses: field.array(ENDPOINT, { maxItems: MAX_ENDPOINTS }),
   dhPk: KEY,
   sigPk: KEY,
   /** ms since the epoch, server time. */
@@ -107,7 +117,7 @@ const MESSAGE_SHAPES = {
   /** Who came online, changed address or went offline: pushed to every session as it happens. */
   'directory.update': {
     online: field.array(DIRECTORY_ENTRY, { maxItems: MAX_DIRECTORY_ENTRIES }),
-    offline: field.array(field.object({ user: USER, sessionId: SESSION_ID }), { maxItems: MAX_DIRECTORY_ENTRIES }),
+    offline: field.array(field.object({ user: USER, sessionId: SESSION_ID }), { maxItems: MAX_OFFLINE_ENTRIES }),
   },
   /** A renewed ticket for this session. */
   ticket: { ticket: TICKET_FIELD, serverTimeMs: field.uint(), renewInMs: field.uint() },
@@ -118,7 +128,7 @@ const MESSAGE_SHAPES = {
 
   // ── rendezvous: peer → server ──
   /** The addresses this peer accepts links on (it listens on all interfaces by default). */
-  announce: { addresses: field.array(ENDPOINT, { maxItems: 16 }) },
+  announce: { addresses: field.array(ENDPOINT, { maxItems: MAX_ENDPOINTS }) },
   'ticket.renew': {},
   'log.batch': { events: field.array(LOG_EVENT, { maxItems: MAX_LOG_BATCH }) },
   /** Ends the session now and frees its slot (the server closes the connection). */

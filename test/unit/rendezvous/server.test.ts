@@ -213,6 +213,21 @@ describe('directory', () => {
     expect(entry?.addresses).toEqual([{ host: '127.0.0.1', port: 40_123 }]);
   });
 
+  it('delivers a directory larger than one message: the welcome, then updates with the rest', async () => {
+    const server = await startServer({ limits: { maxSessionsPerUser: 200, maxConnectionsPerIp: 500 } });
+    await register(server, 'crowd');
+    const crowd = 130;
+    for (let i = 0; i < crowd; i++) await login(server, 'crowd');
+    const late = newClient(server, 'crowd');
+    const seen = new Set<string>();
+    late.on('directory', (change) => change.online.forEach((e) => seen.add(e.sessionId)));
+    const welcome = await late.login(TEST_PASSWORD);
+    welcome.directory.forEach((e) => seen.add(e.sessionId));
+    expect(welcome.directory.length).toBeLessThanOrEqual(100);
+    while (seen.size < crowd + 1) await once(late, 'directory', { signal: AbortSignal.timeout(5_000) });
+    expect(seen.size).toBe(crowd + 1);
+  });
+
   it('includes everyone online in the welcome', async () => {
     const server = await startServer();
     await register(server, 'rita');
