@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   connectSecure,
   generateIdentity,
@@ -8,8 +8,10 @@ import {
   verifyRevocation,
   verifyTicket,
   type SignedRevocation,
+  type SignedTicket,
 } from '../../../common/index.js';
 import { openSession } from '../../../peer/rendezvous/rendezvous-client.js';
+import { packMessage } from '../../../common/wire/msgpack.js';
 import { ServerClock } from '../../../peer/rendezvous/server-clock.js';
 import { AdminClient } from '../../../rendezvous/admin/admin-client.js';
 import type { DirectoryChange } from '../../../peer/rendezvous/rendezvous-client.js';
@@ -183,6 +185,69 @@ describe('sessions', () => {
     const claims = verifyRevocation(revocation, witness.serverSigningKey!);
     expect(claims).toMatchObject({ user: 'liam', sessionId: victim.sessionId, reason: 'kick' });
     expect(server.sessions.forUser('liam')).toHaveLength(0);
+  });
+});
+
+describe('tickets and session traffic', () => {
+  it('renews the ticket at the interval the server sets, with a higher generation', async () => {
+    const server = await startServer({ limits: { renewAfterMs: 100 } });
+    await register(server, 'ben');
+    const client = await login(server, 'ben');
+    const first = verifyTicket(client.ticket!, { serverSigningKey: client.serverSigningKey!, nowMs: client.clock.now() });
+    const [renewed] = (await once(client, 'ticket', { signal: AbortSignal.timeout(5_000) })) as [SignedTicket];
+    const second = verifyTicket(renewed, { serverSigningKey: client.serverSigningKey!, nowMs: client.clock.now() });
+    expect(second.sid).toBe(first.sid);
+    expect(second.generation).toBeGreaterThan(first.generation);
+  });
+
+  it('refuses to resume a session whose grace period has run out with SALA_E_SESSION_UNKNOWN', async () => {
+    const server = await startServer({ limits: { graceMs: 100 } });
+    await register(server, 'cleo');
+    const identity = generateIdentity();
+    const client = await login(server, 'cleo', { identity });
+    const sessionId = client.sessionId!;
+    const expired = once(server.sessions, 'offline');
+    client.close();
+    await expired;
+    const resume = openSession({ ...trustOf(server), user: 'cleo', identity }, { op: 'resume', sessionId }, undefined, new ServerClock());
+    await rejectsWithSalaError(resume, 'SALA_E_SESSION_UNKNOWN');
+  });
+
+  it('closes a logged-in connection that sends an invalid message, keeping its session for a resume', async () => {
+    const server = await startServer();
+    await register(server, 'dora');
+    const { messages, first } = await openSession(
+      { ...trustOf(server), user: 'dora', identity: generateIdentity() },
+      { op: 'login', password: TEST_PASSWORD },
+      undefined,
+      new ServerClock(),
+    );
+    expect(first.message.type).toBe('welcome');
+    const told = new Promise<unknown>((resolve) => messages.on('message', (m) => m.type === 'error' && resolve(m)));
+    messages.channel.resume();
+    messages.channel.write(packMessage({ type: 'welcome', forged: true }));
+    expect(await told).toMatchObject({ code: 'SALA_E_PROTOCOL_INVALID_FIELD' });
+    await once(messages, 'close');
+    expect(server.sessions.forUser('dora')).toHaveLength(1);
+    // The server notices its side of the close a moment later.
+    await vi.waitFor(() => expect(server.sessions.forUser('dora')[0]?.link).toBeUndefined(), { timeout: 2_000 });
+  });
+
+  it('disconnects a session that floods the server with SALA_E_RATE_LIMIT, and serves others', async () => {
+    const server = await startServer({ limits: { messagesPerSecond: 10, messageBurst: 20 } });
+    await register(server, 'eddy');
+    await register(server, 'faye');
+    const { messages } = await openSession(
+      { ...trustOf(server), user: 'eddy', identity: generateIdentity() },
+      { op: 'login', password: TEST_PASSWORD },
+      undefined,
+      new ServerClock(),
+    );
+    const told = new Promise<unknown>((resolve) => messages.on('message', (m) => m.type === 'error' && resolve(m)));
+    messages.channel.resume();
+    for (let i = 0; i < 100; i++) messages.send({ type: 'announce', addresses: [{ host: '127.0.0.1', port: 1000 + i }] });
+    expect(await told).toMatchObject({ code: 'SALA_E_RATE_LIMIT' });
+    expect((await login(server, 'faye')).sessionId).toBeDefined();
   });
 });
 
