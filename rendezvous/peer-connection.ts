@@ -243,6 +243,11 @@ class ConnectionLink implements SessionLink, DirectorySubscriber {
     this.#messages.send(message);
   }
 
+  sendEncoded(encoded: Buffer): void {
+    if (this.#messages.isClosed || this.#messages.channel.writableEnded) return;
+    this.#messages.sendEncoded(encoded);
+  }
+
   close(error?: SalaError): void {
     if (error === undefined) void this.#messages.close();
     else refuse(this.#messages, error);

@@ -48,6 +48,17 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
     return this.channel.write(encodeMessage(message));
   }
 
+  /**
+   * Sends a message already encoded with encodeMessage(): a broadcast encodes once and writes the
+   * same bytes to every channel (each channel still encrypts with its own keys).
+   */
+  sendEncoded(encoded: Buffer): boolean {
+    if (this.#isClosed || this.channel.destroyed || this.channel.writableEnded) {
+      throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The connection is closed; the message was not sent.');
+    }
+    return this.channel.write(encoded);
+  }
+
   /** Sends a ping and resolves with the round-trip time when the matching pong arrives. */
   ping(data?: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<PingResult> {
     options.signal?.throwIfAborted();
