@@ -1,5 +1,5 @@
 export { initCrypto, sodium } from './sodium.js';
-export { nodeAead, sodiumAead, fastestAead, type Aead, AEAD_TAG_BYTES } from './aead.js';
+export { nodeAead, sodiumAead, hybridAead, fastestAead, NATIVE_AEAD_MIN_BYTES, type Aead, AEAD_TAG_BYTES } from './aead.js';
 export { CipherState } from './noise/cipher-state.js';
 export { HandshakeState, generateX25519KeyPair, x25519KeyPairFromPrivate, type KeyPair } from './noise/handshake-state.js';
 export { fingerprint, shortFingerprint, parseFingerprint, fingerprintsEqual, base32Encode } from './fingerprint.js';

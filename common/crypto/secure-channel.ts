@@ -56,10 +56,14 @@ export class SecureChannel extends Duplex {
   readonly #send: CipherState;
   readonly #receive: CipherState;
   readonly #rekeyIntervalFrames: number;
+  /** Bytes the socket may hold before writes wait for its 'drain': four of the largest frames. */
+  readonly #socketBufferLimit: number;
   #framesSent = 0;
   #framesReceived = 0;
   #isReadPaused = false;
   #hasRemoteClosed = false;
+  /** TCP FIN seen; judged once the frames still in the decoder have been delivered. */
+  #hasSocketEnded = false;
   #pendingWriteCallback: ((err?: Error | null) => void) | undefined;
 
   constructor(init: SecureChannelInit) {
@@ -73,10 +77,15 @@ export class SecureChannel extends Duplex {
     this.remotePayload = init.remotePayload;
     this.handshakeHash = init.handshakeHash;
     this.maxPayloadBytes = init.maxFrameBytes - AEAD_TAG_BYTES - KIND_BYTES;
+    this.#socketBufferLimit = 4 * init.maxFrameBytes;
     this.remoteAddress = init.socket.remoteAddress;
     this.remotePort = init.socket.remotePort;
     this.#decoder.setMaxFrameBytes(init.maxFrameBytes);
 
+    // The channel ends the socket itself, after its CLOSE frame. A socket that ended itself on the
+    // peer's FIN (allowHalfOpen false) would send FIN before our CLOSE, and the peer would read that
+    // as truncation whenever our reader is slower than the FIN.
+    this.#socket.allowHalfOpen = true;
     this.#socket.on('data', this.#onData);
     this.#socket.on('end', this.#onEnd);
     this.#socket.on('error', this.#onSocketError);
@@ -105,7 +114,17 @@ export class SecureChannel extends Duplex {
       callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The message could not be sent.'));
       return;
     }
-    if (this.#socket.write(frame)) callback();
+    this.#socket.write(frame);
+    this.#afterSocketWrite(callback);
+  }
+
+  /**
+   * Lets the writer go on while the socket holds less than a few frames. Waiting for the socket's
+   * own 'drain' after every frame (its high-water mark is 16 KiB, below one bulk frame) would leave
+   * the next frame's encryption waiting for the kernel instead of overlapping with it.
+   */
+  #afterSocketWrite(callback: (err?: Error | null) => void): void {
+    if (this.#socket.writableLength <= this.#socketBufferLimit) callback();
     else this.#pendingWriteCallback = callback;
   }
 
@@ -118,11 +137,9 @@ export class SecureChannel extends Duplex {
       return;
     }
     this.#socket.cork();
-    let isFlowing = true;
-    for (const frame of frames) isFlowing = this.#socket.write(frame);
+    for (const frame of frames) this.#socket.write(frame);
     this.#socket.uncork();
-    if (isFlowing) callback();
-    else this.#pendingWriteCallback = callback;
+    this.#afterSocketWrite(callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -137,7 +154,9 @@ export class SecureChannel extends Duplex {
     if (!this.#isReadPaused) return;
     this.#isReadPaused = false;
     this.#pump();
-    if (!this.#isReadPaused) this.#socket.resume();
+    if (this.#isReadPaused) return;
+    if (!this.#hasSocketEnded) this.#socket.resume();
+    else if (!this.#hasRemoteClosed) this.#destroyTruncated();
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
@@ -209,7 +228,14 @@ export class SecureChannel extends Duplex {
   }
 
   readonly #onEnd = (): void => {
-    if (this.#hasRemoteClosed) return;
+    this.#hasSocketEnded = true;
+    // A paused socket still emits 'end' once its own buffer is empty, while frames (perhaps the
+    // CLOSE) wait in the decoder for our reader; _read() judges the end after delivering them.
+    if (this.#hasRemoteClosed || this.#isReadPaused) return;
+    this.#destroyTruncated();
+  };
+
+  #destroyTruncated(): void {
     const midFrame = this.#decoder.isMidFrame ? ' in the middle of a frame' : '';
     this.destroy(
       new SalaError(
@@ -217,7 +243,7 @@ export class SecureChannel extends Duplex {
         `The connection ended${midFrame} without the encrypted close; some data may be missing.`,
       ),
     );
-  };
+  }
 
   readonly #onSocketClose = (): void => {
     if (this.destroyed) return;

@@ -329,3 +329,19 @@ describe('CipherState', () => {
     catchSalaError(() => a.encryptWithAd(ad, Buffer.from('secret')), 'SALA_E_CHANNEL_CLOSED');
   });
 });
+
+describe('hybridAead', () => {
+  it('produces the same bytes as both backends on each side of its size threshold, and opens them', async () => {
+    const { hybridAead, NATIVE_AEAD_MIN_BYTES, nodeAead: native, sodiumAead: wasm } = await import('../../../../common/crypto/aead.js');
+    const key = Buffer.alloc(32, 7);
+    const nonce = Buffer.alloc(12, 9);
+    const ad = Buffer.alloc(0);
+    for (const size of [0, 1, NATIVE_AEAD_MIN_BYTES - 1, NATIVE_AEAD_MIN_BYTES, NATIVE_AEAD_MIN_BYTES + 1, 70_000]) {
+      const plaintext = Buffer.alloc(size, size % 251);
+      const sealed = hybridAead.seal(key, nonce, ad, [plaintext]);
+      expect(sealed.equals(native.seal(key, nonce, ad, [plaintext]))).toBe(true);
+      expect(sealed.equals(wasm.seal(key, nonce, ad, [plaintext]))).toBe(true);
+      expect(hybridAead.open(key, nonce, ad, sealed).equals(plaintext)).toBe(true);
+    }
+  });
+});

@@ -136,6 +136,33 @@ describe('SecureChannel over loopback TCP', () => {
   });
 });
 
+describe('SecureChannel end of stream under backpressure', () => {
+  it('delivers every message and a clean end when the close arrives while the reader is paused', async () => {
+    const listener = await listenSecure();
+    const accepted = once(listener.server, 'connection') as Promise<[Socket]>;
+    const client = await dialSecure(listener.port);
+    const [socket] = await accepted;
+    const result = await listener.nextResult();
+    if (result.status === 'rejected') throw result.reason;
+    const server = result.value;
+    server.pause();
+    client.cork();
+    for (let i = 0; i < 40; i++) client.write(Buffer.alloc(1_000, i));
+    client.end();
+    client.resume();
+    // A paused net.Socket still emits 'end' once its own buffer is empty, with frames (and the
+    // CLOSE) still waiting in the channel's decoder.
+    await once(socket, 'end', { signal: AbortSignal.timeout(2_000) });
+    const received: number[] = [];
+    server.on('data', (m: Buffer) => received.push(m[0] ?? -1));
+    server.resume();
+    await once(server, 'end', { signal: AbortSignal.timeout(2_000) });
+    expect(received).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    await once(client, 'close', { signal: AbortSignal.timeout(2_000) });
+    expect(client.errored).toBeNull();
+  });
+});
+
 describe('SecureChannel under attack (each failure closes only that connection)', () => {
   it('rejects a transport frame with a flipped bit with SALA_E_CHANNEL_DECRYPT_FAILED', async () => {
     const listener = await listenSecure();
