@@ -1,5 +1,5 @@
-import { Bonjour, Service, type Service as ServiceInstance } from 'bonjour-service';
-import type { Logger } from '../common/index.js';
+import { Service, type Bonjour, type Service as ServiceInstance } from 'bonjour-service';
+import { createBonjour, type Logger } from '../common/index.js';
 
 export const RENDEZVOUS_SERVICE_TYPE = 'sala-rendezvous';
 
@@ -43,12 +43,10 @@ export class MdnsAdvertiser {
   #isClosed = false;
 
   constructor(options: { port: number; fingerprint: string; bindAddress?: string; logger: Logger }) {
-    // multicast-dns bound to a unicast address never receives the group on Linux: bind the
-    // wildcard and choose the interface for sending and membership.
-    const bindOptions = options.bindAddress === undefined ? {} : { interface: options.bindAddress, bind: '0.0.0.0' };
-    this.#bonjour = new Bonjour(bindOptions as ConstructorParameters<typeof Bonjour>[0], (err: unknown) =>
-      options.logger.warn('mdns.error', { message: String(err) }),
-    );
+    this.#bonjour = createBonjour({
+      interfaceAddress: options.bindAddress,
+      onError: (err) => options.logger.warn('mdns.error', { message: String(err) }),
+    });
     const name = `Sala rendezvous ${options.fingerprint.slice(0, 4)}`;
     this.#fqdn = `${name}._${RENDEZVOUS_SERVICE_TYPE}._tcp.local`;
     if (options.bindAddress !== undefined) {

@@ -1,2 +1,3 @@
 export { MessageChannel, type MessageChannelEvents, type PingResult } from './message-channel.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
+export { createBonjour } from './mdns.js';

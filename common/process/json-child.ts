@@ -189,23 +189,17 @@ export class JsonChild {
    * where signals cannot be caught — then kills it if it has not exited after graceMs.
    */
   async stop(graceMs = KILL_GRACE_MS): Promise<ExitStatus> {
-    if (this.#exitStatus !== undefined) return this.#exitStatus;
-    this.#child.stdin?.end();
-    const timer = setTimeout(() => {
-      this.#child.kill('SIGKILL');
-    }, graceMs);
-    timer.unref();
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#terminate(() => this.#child.stdin?.end(), graceMs);
   }
 
   /** SIGTERM, then SIGKILL after graceMs. Idempotent; resolves when the process is gone. */
   async kill(graceMs = KILL_GRACE_MS): Promise<ExitStatus> {
+    return this.#terminate(() => this.#child.kill('SIGTERM'), graceMs);
+  }
+
+  async #terminate(ask: () => void, graceMs: number): Promise<ExitStatus> {
     if (this.#exitStatus !== undefined) return this.#exitStatus;
-    this.#child.kill('SIGTERM');
+    ask();
     const timer = setTimeout(() => {
       this.#child.kill('SIGKILL');
     }, graceMs);

@@ -27,6 +27,7 @@ import {
   type CliServer,
 } from '../helpers/cli.js';
 import { tempDir } from '../helpers/rendezvous.js';
+import type { LogRecord } from '../../rendezvous/store/store.js';
 
 const FINGERPRINT_FORM = /^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -50,14 +51,8 @@ const SIGINT_AFTER_LISTENING_HOOK = `data:text/javascript,${encodeURIComponent(
   ].join('\n'),
 )}`;
 
-interface ExportedRecord {
-  id: string;
-  at: string;
-  user: string;
-  session: string;
-  event: string;
-  detail: string;
-}
+/** A record as `logs export --format json` prints it: the stored record without its source. */
+type ExportedRecord = Omit<LogRecord, 'source'>;
 
 interface UserView {
   name: string;

@@ -10,27 +10,16 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { Bonjour } from 'bonjour-service';
+import type { Bonjour } from 'bonjour-service';
+import { createBonjour } from '../../common/net/mdns.js';
 import { UsageError, argAt, emit, portArg, runProbe } from './probe-io.js';
 
 const MULTICAST_TTL = 1;
 
-/**
- * multicast-dns options that bonjour-service forwards from its constructor but does not declare.
- * `interface` alone is not enough: multicast-dns then binds the socket to that unicast address,
- * and on Linux such a socket never receives datagrams sent to the mDNS group.
- */
-interface MdnsSocketOptions {
-  readonly interface: string;
-  readonly bind: string;
-}
-
-type BonjourOptions = ConstructorParameters<typeof Bonjour>[0];
-
 function bonjourOn(interfaceAddress: string): Bonjour {
-  const options: MdnsSocketOptions = { interface: interfaceAddress, bind: '0.0.0.0' };
-  return new Bonjour(options as unknown as BonjourOptions, (err: unknown) => {
-    emit('error', { message: err instanceof Error ? err.message : String(err) });
+  return createBonjour({
+    interfaceAddress,
+    onError: (err: unknown) => emit('error', { message: err instanceof Error ? err.message : String(err) }),
   });
 }
 

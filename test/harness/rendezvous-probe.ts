@@ -25,7 +25,8 @@
  *     On stdin end it logs out (logout.done) and exits.
  */
 import { isIPv4 } from 'node:net';
-import { Bonjour, type Service } from 'bonjour-service';
+import type { Bonjour, Service } from 'bonjour-service';
+import { createBonjour } from '../../common/net/mdns.js';
 import { createLogger, fingerprintsEqual, generateIdentity, initCrypto, toSalaError, type DirectoryEntry, type LogFields, type Logger } from '../../common/index.js';
 import { registerAccount, RendezvousClient } from '../../peer/rendezvous/rendezvous-client.js';
 import { RENDEZVOUS_SERVICE_TYPE } from '../../rendezvous/mdns-advertiser.js';
@@ -38,22 +39,10 @@ const CHEAP_HASHING = { opslimit: 1, memlimitBytes: 65_536, workers: 1 } as cons
 /** Short reconnection delays so a replugged cable is noticed within a test's budget. */
 const TEST_BACKOFF = { initialDelayMs: 200, maxDelayMs: 1_000, jitter: 0.25 } as const;
 
-/**
- * multicast-dns options that bonjour-service forwards but does not declare. `interface` alone
- * would bind the socket to the unicast address, which on Linux never receives group traffic:
- * bind to the wildcard and let `interface` pick the membership and outgoing link.
- */
-interface MdnsSocketOptions {
-  readonly interface: string;
-  readonly bind: string;
-}
-
-type BonjourOptions = ConstructorParameters<typeof Bonjour>[0];
-
 function bonjourOn(interfaceAddress: string): Bonjour {
-  const options: MdnsSocketOptions = { interface: interfaceAddress, bind: '0.0.0.0' };
-  return new Bonjour(options as unknown as BonjourOptions, (err: unknown) => {
-    emit('mdns.error', { message: err instanceof Error ? err.message : String(err) });
+  return createBonjour({
+    interfaceAddress,
+    onError: (err: unknown) => emit('mdns.error', { message: err instanceof Error ? err.message : String(err) }),
   });
 }
 

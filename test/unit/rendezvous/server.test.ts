@@ -17,15 +17,10 @@ import { AdminClient } from '../../../rendezvous/admin/admin-client.js';
 import type { DirectoryChange } from '../../../peer/rendezvous/rendezvous-client.js';
 import { rejectsWithSalaError } from '../../helpers/errors.js';
 import { login, newClient, register, startServer, TEST_PASSWORD, trustOf } from '../../helpers/rendezvous.js';
+import type { LogRecord } from '../../../rendezvous/store/store.js';
 
-interface ExportedEvent {
-  id: string;
-  at: string;
-  user: string;
-  session: string;
-  event: string;
-  detail: string;
-}
+/** A record as `logs export --format json` prints it: the stored record without its source. */
+type ExportedEvent = Omit<LogRecord, 'source'>;
 
 async function storedEvents(admin: AdminClient, user: string): Promise<ExportedEvent[]> {
   return JSON.parse(await admin.exportLogs({ format: 'json', user })) as ExportedEvent[];
