@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { SalaError } from '../common/index.js';
 
 const LOCK_FILE = 'server.lock';
+/** Lock files this process holds: its own pid in a lock file is proof of life only for these. */
+const heldLocks = new Set<string>();
 
 /**
  * One server per data dir: NeDB must never be written by two processes. The lock is a file made
@@ -27,6 +29,7 @@ export class DataDirLock {
   release(): void {
     if (!this.#isHeld) return;
     this.#isHeld = false;
+    heldLocks.delete(this.#path);
     try {
       unlinkSync(this.#path);
     } catch {
@@ -43,6 +46,7 @@ export class DataDirLock {
         closeSync(fd);
       }
       this.#isHeld = true;
+      heldLocks.add(this.#path);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
@@ -50,11 +54,11 @@ export class DataDirLock {
       }
     }
     const owner = readOwner(this.#path);
-    if (owner !== undefined && isAlive(owner)) {
+    if (owner !== undefined && isAlive(owner, this.#path)) {
       throw new SalaError(
         'SALA_E_SERVER_RUNNING',
         `Another Sala server (pid ${owner.pid}) is already running with the data directory ${this.#path.slice(0, -LOCK_FILE.length - 1)}. ` +
-          'Stop it first, or start this one with a different --data folder.',
+          `Stop it first, or start this one with a different --data folder. If no Sala server is running, delete ${this.#path}.`,
       );
     }
     if (!mayTakeOver) throw new SalaError('SALA_E_SERVER_RUNNING', 'Another server took the data directory at the same moment.');
@@ -78,10 +82,14 @@ function readOwner(path: string): { pid: number; host: string } | undefined {
   return undefined;
 }
 
-/** A lock from another host (a data dir on a network share) is trusted as alive: we cannot check it. */
-function isAlive(owner: { pid: number; host: string }): boolean {
+/**
+ * A lock from another host (a data dir on a network share) is trusted as alive: we cannot check it.
+ * Our own pid counts as alive only if this process holds that lock: Windows hands out low pids again
+ * quickly, so a killed server's pid is often the new server's own.
+ */
+function isAlive(owner: { pid: number; host: string }, path: string): boolean {
   if (owner.host !== hostname()) return true;
-  if (owner.pid === process.pid) return true;
+  if (owner.pid === process.pid) return heldLocks.has(path);
   try {
     process.kill(owner.pid, 0);
     return true;

@@ -69,15 +69,17 @@ export function addStartCommand(program: Command): void {
     });
 }
 
-/** Resolves on the first Ctrl+C (SIGINT, which Node also raises for Ctrl+Break and console close on Windows) or SIGTERM. */
+/**
+ * Resolves on the first request to stop: Ctrl+C (SIGINT), SIGTERM, Ctrl+Break (SIGBREAK, Windows)
+ * or the console window closing (SIGHUP; Windows then ends the process about 10 s later).
+ */
 function waitForStopSignal(): Promise<void> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : [])];
   return new Promise((resolve) => {
     const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      for (const signal of signals) process.off(signal, stop);
       resolve();
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    for (const signal of signals) process.on(signal, stop);
   });
 }

@@ -452,7 +452,8 @@ export async function registerAccount(
   options: ServerAddress & ServerTrust & { user: string; password: string; identity: Identity },
 ): Promise<{ user: string; fingerprint: string }> {
   const { messages, first } = await openSession(options, { op: 'register', password: options.password }, undefined, new ServerClock());
-  messages.destroy();
+  messages.channel.resume();
+  await messages.close();
   if (first.message.type !== 'registered') throw new SalaError('SALA_E_HANDSHAKE_FAILED', HANDSHAKE_FAILED_HINT);
   return { user: first.message.user, fingerprint: first.fingerprint };
 }

@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -16,7 +19,8 @@ import { ServerClock } from '../../../peer/rendezvous/server-clock.js';
 import { AdminClient } from '../../../rendezvous/admin/admin-client.js';
 import type { DirectoryChange } from '../../../peer/rendezvous/rendezvous-client.js';
 import { rejectsWithSalaError } from '../../helpers/errors.js';
-import { login, newClient, register, startServer, TEST_PASSWORD, trustOf } from '../../helpers/rendezvous.js';
+import { login, newClient, register, startServer, tempDir, TEST_PASSWORD, trustOf } from '../../helpers/rendezvous.js';
+import { DataDirLock } from '../../../rendezvous/data-dir-lock.js';
 import type { LogRecord } from '../../../rendezvous/store/store.js';
 
 /** A record as `logs export --format json` prints it: the stored record without its source. */
@@ -440,3 +444,13 @@ describe('data directory', () => {
   });
 });
 
+
+describe('data directory lock', () => {
+  it('takes over a stale lock that names this very process (a reused pid after a crash)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'server.lock'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: 'then' }));
+    const lock = DataDirLock.acquire(dir);
+    expect(() => DataDirLock.acquire(dir)).toThrow(expect.objectContaining({ code: 'SALA_E_SERVER_RUNNING' }));
+    lock.release();
+  });
+});
