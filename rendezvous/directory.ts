@@ -88,7 +88,7 @@ export class Directory {
    */
   #deliver(encoded: readonly Buffer[]): void {
     const recipients = [...this.#subscribers.values()];
-    this.#deliveries = this.#deliveries.then(
+    this.#deliveries = this.#deliveries.catch(() => undefined).then(
       () =>
         new Promise<void>((resolve) => {
           let index = 0;
@@ -98,7 +98,11 @@ export class Directory {
               const subscriber = recipients[index] as DirectorySubscriber;
               // A subscriber that left meanwhile (logout, drop) is skipped.
               if (this.#subscribers.get(subscriber.sessionId) !== subscriber) continue;
-              for (const bytes of encoded) subscriber.sendEncoded(bytes);
+              try {
+                for (const bytes of encoded) subscriber.sendEncoded(bytes);
+              } catch {
+                // one broken subscriber must not stop the others, nor the later deliveries
+              }
             }
             if (index < recipients.length) setImmediate(sendSlice);
             else resolve();

@@ -1,7 +1,8 @@
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import {
   acceptSecure,
   decodeClientHello,
+  encodeMessage,
   MAX_DIRECTORY_ENTRIES,
   MAX_REVOCATIONS,
   MessageChannel,
@@ -11,6 +12,7 @@ import {
   toSalaError,
   verifyLoginProof,
   type ClientHello,
+  type Endpoint,
   type Identity,
   type Logger,
   type SecureChannel,
@@ -150,19 +152,26 @@ async function startSession(
   try {
     name = normalizeUserName(hello.user);
   } catch (err) {
-    ctx.activity.server('login.failed', { user: hello.user.slice(0, 32), detail: `address=${address} reason=invalid-name` });
+    // Throttled per address like any attempt, and logged without the attacker's text.
+    const verdict = ctx.throttle.check('', address);
+    if (!verdict.isAllowed) throw rateLimited(verdict.retryAfterMs);
+    ctx.activity.server('login.failed', { user: '', detail: `address=${address} reason=invalid-name` });
     throw err;
   }
   const verdict = ctx.throttle.check(name, address);
-  if (!verdict.isAllowed) {
-    ctx.activity.server('login.failed', { user: name, detail: `address=${address} reason=rate-limit` });
-    throw rateLimited(verdict.retryAfterMs);
-  }
+  // Refusals by the rate limiter are not logged one by one: a flood must not grow the log.
+  if (!verdict.isAllowed) throw rateLimited(verdict.retryAfterMs);
 
   const link = new ConnectionLink(messages);
   let session: LiveSession;
   let isResumed: boolean;
   if (hello.op === 'resume') {
+    // A disabled account cannot come back through a session that outlived the disabling.
+    const account = await ctx.accounts.get(name);
+    if (account === undefined || account.isDisabled) {
+      ctx.throttle.recordFailure(name, address);
+      throw new SalaError('SALA_E_SESSION_UNKNOWN', 'That session has ended or belongs to another device; log in again.');
+    }
     try {
       session = ctx.sessions.resume({
         sessionId: hello.sessionId ?? '',
@@ -178,15 +187,23 @@ async function startSession(
     }
     isResumed = true;
   } else {
+    let account;
     try {
-      await ctx.accounts.authenticate(name, hello.password ?? '');
+      account = await ctx.accounts.authenticate(name, hello.password ?? '');
     } catch (err) {
       const code = err instanceof SalaError ? err.code : 'unknown';
       if (code === 'SALA_E_AUTH_FAILED') ctx.throttle.recordFailure(name, address);
       ctx.activity.server('login.failed', { user: name, detail: `address=${address} reason=${code}` });
       throw err;
     }
-    if (messages.isClosed) return; // the peer gave up while its password was being checked
+    // The peer may have gone while its password was being checked.
+    if (messages.isClosed || channel.destroyed || channel.writableEnded) return;
+    // An administrator may have disabled the account or changed its password meanwhile: the
+    // record is read again, and create() follows in the same tick, before anything else can run.
+    const current = await ctx.accounts.get(name);
+    if (current === undefined || current.isDisabled || current.passwordChangedAt !== account.passwordChangedAt) {
+      throw new SalaError('SALA_E_AUTH_FAILED', 'Unknown user or wrong password.');
+    }
     try {
       session = ctx.sessions.create({ user: name, dhPk: channel.remoteStatic, sigPk: hello.sigPk, address, link });
     } catch (err) {
@@ -202,32 +219,66 @@ async function startSession(
     isResumed = false;
   }
   link.session = session;
+  // From here on the session must be detached when this connection goes, whatever happens next.
+  messages.once('close', () => ctx.sessions.detach(session, link));
+  if (messages.isClosed || channel.destroyed) {
+    ctx.sessions.detach(session, link);
+    return;
+  }
   ctx.activity.server('login', { user: name, session: session.sessionId, detail: `address=${address} resumed=${isResumed}` });
 
   const generation = ctx.sessions.nextGeneration(session);
   // A large directory does not fit one frame: the welcome carries its first part, updates the rest.
   const directory = ctx.directory.snapshot();
   const revoked = ctx.tickets.active();
-  messages.send({
-    type: 'welcome',
-    user: name,
-    sessionId: session.sessionId,
-    ticket: ctx.tickets.issue(session, generation),
-    serverTimeMs: Date.now(),
-    graceMs: ctx.limits.graceMs,
-    renewInMs: ctx.limits.renewAfterMs,
-    directory: directory.slice(0, MAX_DIRECTORY_ENTRIES),
-    revoked: revoked.slice(0, MAX_REVOCATIONS),
-    isResumed,
-  });
-  for (const update of directoryUpdates(directory.slice(MAX_DIRECTORY_ENTRIES), [])) messages.send(update);
-  for (const revocation of revoked.slice(MAX_REVOCATIONS)) messages.send({ type: 'revoked', revocation });
+  try {
+    messages.send({
+      type: 'welcome',
+      user: name,
+      sessionId: session.sessionId,
+      ticket: ctx.tickets.issue(session, generation),
+      serverTimeMs: Date.now(),
+      graceMs: ctx.limits.graceMs,
+      renewInMs: ctx.limits.renewAfterMs,
+      directory: directory.slice(0, MAX_DIRECTORY_ENTRIES),
+      revoked: revoked.slice(0, MAX_REVOCATIONS),
+      isResumed,
+    });
+    for (const update of directoryUpdates(directory.slice(MAX_DIRECTORY_ENTRIES), [])) messages.send(update);
+    for (const revocation of revoked.slice(MAX_REVOCATIONS)) messages.send({ type: 'revoked', revocation });
+  } catch {
+    messages.destroy();
+    return;
+  }
   serveSession(messages, session, link, ctx);
 }
 
 /** The connection currently carrying a session; the registry closes it on kick, resume elsewhere… */
+/** Ticket renewals closer together than this are ignored (the client renews every 30 minutes). */
+const RENEW_MIN_INTERVAL_MS = 10_000;
+/** Activity events one connection may store: 20 a second on average, bursts of 2,000. */
+const LOG_EVENTS_PER_SECOND = 20;
+const LOG_EVENT_BURST = 2_000;
+
+/** A token bucket counting activity events, so one account cannot grow the log without bound. */
+class EventBudget {
+  #tokens = LOG_EVENT_BURST;
+  #lastMs = Date.now();
+
+  take(count: number): boolean {
+    const nowMs = Date.now();
+    this.#tokens = Math.min(LOG_EVENT_BURST, this.#tokens + ((nowMs - this.#lastMs) / 1000) * LOG_EVENTS_PER_SECOND);
+    this.#lastMs = nowMs;
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
+    return true;
+  }
+}
+
 class ConnectionLink implements SessionLink, DirectorySubscriber {
   session: LiveSession | undefined;
+  lastRenewalMs = 0;
+  readonly logBudget = new EventBudget();
   readonly #messages: MessageChannel;
 
   constructor(messages: MessageChannel) {
@@ -239,13 +290,16 @@ class ConnectionLink implements SessionLink, DirectorySubscriber {
   }
 
   send(message: WireMessage): void {
-    if (this.#messages.isClosed || this.#messages.channel.writableEnded) return;
-    this.#messages.send(message);
+    this.sendEncoded(encodeMessage(message));
   }
 
   sendEncoded(encoded: Buffer): void {
-    if (this.#messages.isClosed || this.#messages.channel.writableEnded) return;
-    this.#messages.sendEncoded(encoded);
+    if (this.#messages.isClosed || this.#messages.channel.destroyed || this.#messages.channel.writableEnded) return;
+    try {
+      this.#messages.sendEncoded(encoded);
+    } catch {
+      // closed meanwhile, or disconnected for not reading: it resumes later or expires
+    }
   }
 
   close(error?: SalaError): void {
@@ -261,34 +315,29 @@ function serveSession(messages: MessageChannel, session: LiveSession, link: Conn
   let idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
   idleTimer.unref();
 
-  const onMessage = (message: WireMessage): void => {
+  // Every message counts, pings included (they are answered, so they cost us a write each).
+  messages.on('inbound', () => {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
     idleTimer.unref();
     const nowMs = Date.now();
     tokens = Math.min(ctx.limits.messageBurst, tokens + ((nowMs - lastRefillMs) / 1000) * ctx.limits.messagesPerSecond);
     lastRefillMs = nowMs;
-    if (tokens < 1) {
+    tokens -= 1;
+    if (tokens < 0) {
       ctx.logger.warn('session.flood', { user: session.user, session: session.sessionId });
       refuse(messages, rateLimited(Math.ceil(1000 / ctx.limits.messagesPerSecond)));
-      return;
     }
-    tokens -= 1;
+  });
+  messages.on('message', (message: WireMessage) => {
+    if (tokens < 0) return;
     handleSessionMessage(message, messages, session, link, ctx).catch((err: unknown) => {
       refuse(messages, toSalaError(err, 'SALA_E_BUSY', 'The server could not handle a request; reconnect.'));
     });
-  };
-  messages.on('message', onMessage);
-  // Pings count as traffic for the idle timer too; MessageChannel answers them itself.
-  messages.channel.on('data', () => {
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
-    idleTimer.unref();
   });
   messages.once('close', () => {
     clearTimeout(idleTimer);
     ctx.directory.unsubscribe(link);
-    ctx.sessions.detach(session, link);
   });
 }
 
@@ -301,9 +350,13 @@ async function handleSessionMessage(
 ): Promise<void> {
   switch (message.type) {
     case 'announce':
-      ctx.sessions.setEndpoints(session, message.addresses);
+      ctx.sessions.setEndpoints(session, usableEndpoints(message.addresses, session.address));
       return;
     case 'ticket.renew': {
+      // Each renewal costs a signature and a write: at most one per RENEW_MIN_INTERVAL_MS.
+      const nowMs = Date.now();
+      if (nowMs - link.lastRenewalMs < RENEW_MIN_INTERVAL_MS) return;
+      link.lastRenewalMs = nowMs;
       const generation = ctx.sessions.nextGeneration(session);
       link.send({
         type: 'ticket',
@@ -314,6 +367,10 @@ async function handleSessionMessage(
       return;
     }
     case 'log.batch': {
+      if (!link.logBudget.take(message.events.length)) {
+        refuse(messages, rateLimited(60_000));
+        return;
+      }
       const ids = await ctx.activity.fromPeer(session.user, session.sessionId, message.events);
       link.send({ type: 'log.ack', ids });
       return;
@@ -329,4 +386,23 @@ async function handleSessionMessage(
       // A message only the server sends (welcome, directory.update…) is a protocol violation.
       refuse(messages, new SalaError('SALA_E_PROTOCOL_UNKNOWN_TYPE', `A peer may not send "${message.type}" to the server.`));
   }
+}
+
+/**
+ * The endpoints worth publishing: IP literals only (never a name for others to resolve), no
+ * unspecified or multicast addresses, port > 0, and loopback only from a peer on the server's own
+ * machine (where the others are too). Everything else is dropped, not refused: addresses are hints.
+ */
+export function usableEndpoints(endpoints: readonly Endpoint[], peerAddress: string): Endpoint[] {
+  const isPeerLocal = peerAddress.startsWith('127.') || peerAddress === '::1';
+  return endpoints.filter(({ host, port }) => {
+    const family = isIP(host);
+    if (family === 0 || port === 0) return false;
+    const lower = host.toLowerCase();
+    if (lower === '0.0.0.0' || lower === '::') return false;
+    if (family === 4 && Number(host.split('.')[0]) >= 224) return false;
+    if (family === 6 && lower.startsWith('ff')) return false;
+    const isLoopback = host.startsWith('127.') || lower === '::1';
+    return !isLoopback || isPeerLocal;
+  });
 }

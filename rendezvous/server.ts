@@ -16,7 +16,7 @@ import { ActivityLog } from './activity-log.js';
 import { createAdminBackend } from './admin-backend.js';
 import { startAdminApi, type AdminApi } from './admin/admin-api.js';
 import { PasswordHasher, type PasswordHasherOptions } from './auth/password-hasher.js';
-import { AUTH_LIMITS, ConnectionCounter, LoginThrottle, type LoginThrottleOptions } from './auth/rate-limiter.js';
+import { AUTH_LIMITS, ConnectionCounter, KeyedTokenBucket, LoginThrottle, type LoginThrottleOptions } from './auth/rate-limiter.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { Directory } from './directory.js';
 import { MdnsAdvertiser } from './mdns-advertiser.js';
@@ -168,6 +168,7 @@ export class RendezvousServer {
       const tcp = listenForPeers(ctx, sockets, {
         maxConnections: options.limits?.maxConnections ?? DEFAULTS.maxServerConnections,
         maxConnectionsPerIp: options.limits?.maxConnectionsPerIp ?? AUTH_LIMITS.connectionsPerIp,
+        isLoopbackThrottled: options.isLoopbackThrottled ?? false,
       });
       tcp.listen(port, host);
       await Promise.race([once(tcp, 'listening'), once(tcp, 'error').then(([err]) => Promise.reject(listenError(err, host, port)))]);
@@ -230,12 +231,25 @@ function listenError(err: unknown, host: string, port: number): Error {
 }
 
 /** The peer listener: global and per-IP connection caps before any crypto is done. */
-function listenForPeers(ctx: ServerContext, sockets: Set<Socket>, caps: { maxConnections: number; maxConnectionsPerIp: number }): Server {
+/**
+ * New connections per source address: each costs a key generation, two X25519 and a handshake
+ * before anything is known about the peer, so a host may open 10 a second (bursts of 30). Loopback
+ * is exempt unless loopback throttling is on (it cannot come from the LAN).
+ */
+const NEW_CONNECTIONS_PER_IP = Object.freeze({ capacity: 30, refillPerSecond: 10, maxKeys: 10_000 });
+
+function listenForPeers(
+  ctx: ServerContext,
+  sockets: Set<Socket>,
+  caps: { maxConnections: number; maxConnectionsPerIp: number; isLoopbackThrottled: boolean },
+): Server {
   const perIp = new ConnectionCounter(caps.maxConnectionsPerIp);
+  const arrivals = new KeyedTokenBucket(NEW_CONNECTIONS_PER_IP);
   const tcp = createServer((socket) => {
     socket.on('error', () => undefined);
     const address = clientAddress(socket);
-    if (sockets.size >= caps.maxConnections || !perIp.tryOpen(address)) {
+    const isArrivalAllowed = (!caps.isLoopbackThrottled && isLoopbackAddress(address)) || arrivals.take(address).isAllowed;
+    if (!isArrivalAllowed || sockets.size >= caps.maxConnections || !perIp.tryOpen(address)) {
       ctx.logger.warn('connection.refused', { address, reason: 'connection cap' });
       socket.destroy();
       return;
@@ -255,7 +269,7 @@ function listenForPeers(ctx: ServerContext, sockets: Set<Socket>, caps: { maxCon
 }
 
 /**
- * A session ended by a person (kick, disable, password change, logout) is revoked: the signed
+ * A session ended by the administrator (kick, disable, password change) is revoked: the signed
  * revocation goes to every connected peer, which drops that session's links and passes it on.
  * A session that merely expired is not: its peer may still be talking to others during an outage.
  */
@@ -265,6 +279,9 @@ function wireRevocations(sessions: SessionRegistry, directory: Directory, ctx: S
       ctx.activity.server('session.expired', { user: session.user, session: session.sessionId });
       return;
     }
+    // A plain logout is announced by the directory; only an administrator's decision is revoked
+    // (kept for an hour and replayed to every login, so revocations must stay few).
+    if (reason === 'logout') return;
     directory.broadcast({ type: 'revoked', revocation: ctx.tickets.revoke(session, reason) });
   });
 }

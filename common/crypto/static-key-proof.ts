@@ -21,13 +21,16 @@ const PROOF_SHAPE = {
   ssig: field.bytes({ maxBytes: SIGNATURE_BYTES, exactBytes: SIGNATURE_BYTES }),
 } as const;
 
+/** Ed25519 is deterministic: the proof's signature is made once per identity, not per handshake. */
+const signatures = new WeakMap<Identity, Uint8Array>();
+
 export function proveStaticKey(identity: Identity, options: { timeMs?: number } = {}): Buffer {
-  return packMessage({
-    v: 1,
-    t: options.timeMs,
-    spk: identity.signing.publicKey,
-    ssig: signDetached(identity.signing.privateKey, STATIC_KEY_DOMAIN, identity.dh.publicKey),
-  });
+  let ssig = signatures.get(identity);
+  if (ssig === undefined) {
+    ssig = signDetached(identity.signing.privateKey, STATIC_KEY_DOMAIN, identity.dh.publicKey);
+    signatures.set(identity, ssig);
+  }
+  return packMessage({ v: 1, t: options.timeMs, spk: identity.signing.publicKey, ssig });
 }
 
 /**

@@ -4,11 +4,21 @@ import { SalaError, toSalaError } from '../errors.js';
 import { decodeMessage, encodeMessage, type MessageOf, type WireMessage } from '../wire/messages.js';
 
 export interface MessageChannelEvents {
+  /** Every valid message received, pings included (for rate limits and idle timers). */
+  inbound: [message: WireMessage];
+  /** Every valid message received except ping and pong, which the channel handles itself. */
   message: [message: WireMessage];
   /** Emitted at most once, for the error that ended the channel. */
   error: [error: SalaError];
   close: [];
 }
+
+/**
+ * Messages that may wait in a channel's write queue. A peer that stops reading while making us
+ * write (pings it never reads the answers to, a directory it never consumes) would otherwise grow
+ * our memory without bound; past this it is disconnected.
+ */
+export const MAX_QUEUED_MESSAGES = 512;
 
 export interface PingResult {
   rttMs: number;
@@ -42,10 +52,7 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
 
   /** Queues a message; returns false when the caller should wait for 'drain' on `channel`. */
   send(message: WireMessage): boolean {
-    if (this.#isClosed || this.channel.destroyed || this.channel.writableEnded) {
-      throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The connection is closed; the message was not sent.');
-    }
-    return this.channel.write(encodeMessage(message));
+    return this.sendEncoded(encodeMessage(message));
   }
 
   /**
@@ -55,6 +62,12 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
   sendEncoded(encoded: Buffer): boolean {
     if (this.#isClosed || this.channel.destroyed || this.channel.writableEnded) {
       throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The connection is closed; the message was not sent.');
+    }
+    if (this.channel.writableLength >= MAX_QUEUED_MESSAGES) {
+      const error = new SalaError('SALA_E_RATE_LIMIT', 'The other side does not read what it is sent; the connection was closed.');
+      this.#reportError(error);
+      this.channel.destroy(error);
+      throw error;
     }
     return this.channel.write(encoded);
   }
@@ -121,6 +134,7 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
       this.#refuse(error);
       return;
     }
+    this.emit('inbound', message);
     if (message.type === 'ping') {
       this.#answerPing(message);
       return;
@@ -133,8 +147,13 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
   };
 
   #answerPing(ping: MessageOf<'ping'>): void {
-    if (this.channel.writableEnded) return;
-    this.send(ping.data === undefined ? { type: 'pong', id: ping.id } : { type: 'pong', id: ping.id, data: ping.data });
+    // A peer that pings without reading the answers gets none while our queue is backed up.
+    if (this.channel.writableEnded || this.channel.writableNeedDrain) return;
+    try {
+      this.send(ping.data === undefined ? { type: 'pong', id: ping.id } : { type: 'pong', id: ping.id, data: ping.data });
+    } catch {
+      // closed meanwhile, or closed by send() for not reading: already reported
+    }
   }
 
   #settlePing(pong: MessageOf<'pong'>): void {

@@ -15,6 +15,7 @@ export const MAX_ENDPOINTS = 8;
 /** Revocations (~220 bytes each) in one welcome; more follow as single `revoked` messages. */
 export const MAX_REVOCATIONS = 256;
 export const MAX_LOG_BATCH = 256;
+export const MAX_PING_DATA_BYTES = 256;
 
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
 const SESSION_ID = field.string({ maxBytes: 64, minBytes: 1 });
@@ -66,9 +67,9 @@ export const LOG_EVENT = field.object({
   id: EVENT_ID,
   /** ms since the epoch (the peer's clock corrected to server time); at most JavaScript's last Date. */
   at: field.uint({ max: 8_640_000_000_000_000 }),
-  event: field.string({ maxBytes: 64, minBytes: 1 }),
+  event: field.string({ maxBytes: 32, minBytes: 1 }),
   /** Metadata only: never message texts, file contents or passwords. */
-  detail: field.string({ maxBytes: 1024 }),
+  detail: field.string({ maxBytes: 256 }),
 });
 
 /**
@@ -80,11 +81,12 @@ const MESSAGE_SHAPES = {
   /** Liveness and round-trip probe; the receiver answers with a `pong` carrying the same id and data. */
   ping: {
     id: field.uint(),
-    data: field.optional(field.bytes({ maxBytes: 64 * 1024 })),
+    /** Small on purpose: every ping is answered, so a large one would let a peer make us send bulk. */
+    data: field.optional(field.bytes({ maxBytes: MAX_PING_DATA_BYTES })),
   },
   pong: {
     id: field.uint(),
-    data: field.optional(field.bytes({ maxBytes: 64 * 1024 })),
+    data: field.optional(field.bytes({ maxBytes: MAX_PING_DATA_BYTES })),
   },
   /** A fatal problem the sender reports before closing; `code` is a SALA_E_… name. */
   error: {

@@ -234,7 +234,13 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
         this.flushActivity();
         return;
       case 'error':
-        this.#fail(new SalaError(isFatalCode(message.code) ? message.code : 'SALA_E_CONNECTION_FAILED', message.message));
+        // Kicked, disabled, session gone: over for good. Anything else (busy, rate-limited, a server
+        // hiccup): drop this connection and resume with backoff.
+        if (isFatalCode(message.code)) this.#fail(new SalaError(message.code, message.message));
+        else {
+          this.#log.info('rendezvous.server_error', { code: message.code });
+          this.#messages?.destroy();
+        }
         return;
       default:
         this.#log.warn('rendezvous.unexpected_message', { type: message.type });
@@ -257,6 +263,7 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
   }
 
   #scheduleReconnect(): void {
+    if (this.#isClosed || this.#hasFailed) return;
     const delayMs = this.#backoff.next();
     this.#log.info('rendezvous.reconnect_scheduled', { delayMs, attempt: this.#backoff.attempt });
     this.#reconnectTimer = setTimeout(() => void this.#reconnect(), delayMs);

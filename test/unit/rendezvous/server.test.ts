@@ -21,6 +21,7 @@ import type { DirectoryChange } from '../../../peer/rendezvous/rendezvous-client
 import { rejectsWithSalaError } from '../../helpers/errors.js';
 import { login, newClient, register, startServer, tempDir, TEST_PASSWORD, trustOf } from '../../helpers/rendezvous.js';
 import { DataDirLock } from '../../../rendezvous/data-dir-lock.js';
+import { usableEndpoints } from '../../../rendezvous/peer-connection.js';
 import type { LogRecord } from '../../../rendezvous/store/store.js';
 
 /** A record as `logs export --format json` prints it: the stored record without its source. */
@@ -247,6 +248,55 @@ describe('tickets and session traffic', () => {
     for (let i = 0; i < 100; i++) messages.send({ type: 'announce', addresses: [{ host: '127.0.0.1', port: 1000 + i }] });
     expect(await told).toMatchObject({ code: 'SALA_E_RATE_LIMIT' });
     expect((await login(server, 'faye')).sessionId).toBeDefined();
+  });
+});
+
+describe('abuse by a logged-in peer', () => {
+  it('counts pings against the session rate limit (they are answered, so they cost the server)', async () => {
+    const server = await startServer({ limits: { messagesPerSecond: 10, messageBurst: 20 } });
+    await register(server, 'gabe');
+    const { messages } = await openSession(
+      { ...trustOf(server), user: 'gabe', identity: generateIdentity() },
+      { op: 'login', password: TEST_PASSWORD },
+      undefined,
+      new ServerClock(),
+    );
+    const told = new Promise<unknown>((resolve) => messages.on('message', (m) => m.type === 'error' && resolve(m)));
+    messages.channel.resume();
+    for (let i = 0; i < 100; i++) messages.send({ type: 'ping', id: i });
+    expect(await told).toMatchObject({ code: 'SALA_E_RATE_LIMIT' });
+  });
+
+  it('limits how many activity events one connection may store, and the client resumes afterwards', async () => {
+    const server = await startServer();
+    await register(server, 'hugo');
+    const { ActivityOutbox } = await import('../../../peer/rendezvous/activity-outbox.js');
+    const outbox = new ActivityOutbox({ maxEvents: 5_000 });
+    const client = await login(server, 'hugo', { outbox });
+    for (let i = 0; i < 3_000; i++) outbox.record('message.sent', `n=${i}`, client.clock.now());
+    const reconnected = once(client, 'server.reconnected', { signal: AbortSignal.timeout(10_000) });
+    client.flushActivity();
+    // Refused with SALA_E_RATE_LIMIT past the budget: not fatal, the client resumes its session.
+    await reconnected;
+    expect(server.sessions.forUser('hugo')).toHaveLength(1);
+    const admin = AdminClient.fromDataDir(server.dataDir);
+    const stored = (await storedEvents(admin, 'hugo')).filter((e) => e.event === 'message.sent');
+    expect(stored.length).toBeLessThanOrEqual(2_000);
+  });
+
+  it('publishes only usable endpoints: IP literals, no unspecified or multicast, loopback only from loopback', () => {
+    const endpoints = [
+      { host: '10.0.0.5', port: 4000 },
+      { host: 'teacher.local', port: 4000 },
+      { host: '0.0.0.0', port: 4000 },
+      { host: '239.1.2.3', port: 4000 },
+      { host: 'ff02::1', port: 4000 },
+      { host: '127.0.0.1', port: 4000 },
+      { host: 'fe80::1', port: 0 },
+      { host: 'fe80::1', port: 4001 },
+    ];
+    expect(usableEndpoints(endpoints, '10.0.0.5')).toEqual([{ host: '10.0.0.5', port: 4000 }, { host: 'fe80::1', port: 4001 }]);
+    expect(usableEndpoints(endpoints, '127.0.0.1')).toContainEqual({ host: '127.0.0.1', port: 4000 });
   });
 });
 

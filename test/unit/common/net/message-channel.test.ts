@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCrypto } from '../../../../common/crypto/index.js';
 import { SalaError } from '../../../../common/errors.js';
-import { MessageChannel } from '../../../../common/net/message-channel.js';
+import { MAX_QUEUED_MESSAGES, MessageChannel } from '../../../../common/net/message-channel.js';
 import { packMessage } from '../../../../common/wire/msgpack.js';
 import type { WireMessage } from '../../../../common/wire/messages.js';
 import { securePair } from '../../../helpers/secure-pair.js';
@@ -89,5 +89,30 @@ describe('MessageChannel', () => {
     const pending = a.ping(undefined, { signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ code: 'SALA_E_ABORTED' });
+  });
+
+  it('disconnects a peer that stops reading instead of queueing without bound (SALA_E_RATE_LIMIT)', async () => {
+    const { a, b } = await messagePair();
+    b.channel.pause(); // b reads nothing more
+    a.on('error', () => undefined);
+    let refusal: unknown;
+    // 64 KiB messages: enough to fill the kernel's socket buffers, then our own queue.
+    const events = Array.from({ length: 256 }, (_, i) => ({ id: `e${i}`, at: 1, event: 'message.sent', detail: 'x'.repeat(250) }));
+    try {
+      for (let i = 0; i < 2_000; i++) a.send({ type: 'log.batch', events });
+    } catch (err) {
+      refusal = err;
+    }
+    expect(refusal).toMatchObject({ code: 'SALA_E_RATE_LIMIT' });
+    expect(a.channel.destroyed).toBe(true);
+  });
+
+  it('does not answer pings while its own write queue is backed up', async () => {
+    const { a, b } = await messagePair();
+    // a stops reading; b pings a lot: a answers until its queue needs draining, then stays silent.
+    a.channel.pause();
+    b.channel.pause();
+    for (let i = 0; i < 50; i++) void b.ping(undefined).catch(() => undefined);
+    expect(a.channel.writableLength).toBeLessThanOrEqual(MAX_QUEUED_MESSAGES);
   });
 });

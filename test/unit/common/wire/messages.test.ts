@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SalaError } from '../../../../common/errors.js';
 import {
   MESSAGE_TYPES,
+  MAX_PING_DATA_BYTES,
   decodeMessage,
   encodeMessage,
   parseMessage,
@@ -37,7 +38,7 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
     { type: 'ping', id: 0 },
     { type: 'ping', id: Number.MAX_SAFE_INTEGER, data: Buffer.from([1, 2, 3]) },
     { type: 'ping', id: 7, data: Buffer.alloc(0) },
-    { type: 'ping', id: 8, data: Buffer.alloc(64 * 1024, 0xab) },
+    { type: 'ping', id: 8, data: Buffer.alloc(MAX_PING_DATA_BYTES, 0xab) },
   ],
   pong: [
     { type: 'pong', id: 1 },
@@ -382,12 +383,12 @@ describe('decodeMessage rejects invalid fields with SALA_E_PROTOCOL_INVALID_FIEL
     invalid({ type: 'error', code: 'SALA_E_X', message: 'm'.repeat(1025) });
   });
 
-  it('rejects ping data longer than 64 KiB', () => {
-    invalid({ type: 'ping', id: 1, data: Buffer.alloc(64 * 1024 + 1) });
+  it(`rejects ping data longer than ${MAX_PING_DATA_BYTES} bytes`, () => {
+    invalid({ type: 'ping', id: 1, data: Buffer.alloc(MAX_PING_DATA_BYTES + 1) });
   });
 
-  it('rejects pong data longer than 64 KiB', () => {
-    invalid({ type: 'pong', id: 1, data: Buffer.alloc(64 * 1024 + 1) });
+  it(`rejects pong data longer than ${MAX_PING_DATA_BYTES} bytes`, () => {
+    invalid({ type: 'pong', id: 1, data: Buffer.alloc(MAX_PING_DATA_BYTES + 1) });
   });
 
   // msgpackr alone would decode a repeated key as "last one wins", so two implementations could
