@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { PassThrough, type Readable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MAX_PASSWORD_LINE_BYTES, readPassword } from '../../../../common/cli/password-input.js';
-import { SalaError } from '../../../../common/errors.js';
+import { rejectsWithSalaError } from '../../../helpers/errors.js';
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sala-password-'));
@@ -15,14 +15,6 @@ function tempDir(): string {
   return dir;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SalaError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SalaError);
-  return err as SalaError;
-}
 
 /** Every remaining line of a stream, read the way the JSON-lines mode will read it. */
 async function remainingLines(stream: Readable): Promise<string[]> {
@@ -94,7 +86,7 @@ describe('readPassword --password-stdin', () => {
   it('refuses an empty stdin with SALA_E_CONFIG_INVALID', async () => {
     const stdin = new PassThrough();
     stdin.end();
-    expect((await rejection(readPassword({ passwordStdin: true, prompt: 'Password', stdin }))).code).toBe('SALA_E_CONFIG_INVALID');
+    expect((await rejectsWithSalaError(readPassword({ passwordStdin: true, prompt: 'Password', stdin }))).code).toBe('SALA_E_CONFIG_INVALID');
   });
 
   it('refuses a first line longer than the limit without waiting for its end', async () => {
@@ -103,7 +95,7 @@ describe('readPassword --password-stdin', () => {
     onTestFinished(() => {
       stdin.destroy();
     });
-    expect((await rejection(readPassword({ passwordStdin: true, prompt: 'Password', stdin }))).code).toBe('SALA_E_CONFIG_INVALID');
+    expect((await rejectsWithSalaError(readPassword({ passwordStdin: true, prompt: 'Password', stdin }))).code).toBe('SALA_E_CONFIG_INVALID');
   });
 });
 
@@ -121,7 +113,7 @@ describe('readPassword --password-file', () => {
   });
 
   it('refuses a missing file with SALA_E_CONFIG_INVALID naming the option', async () => {
-    const err = await rejection(readPassword({ passwordFile: join(tempDir(), 'absent.txt'), prompt: 'Password' }));
+    const err = await rejectsWithSalaError(readPassword({ passwordFile: join(tempDir(), 'absent.txt'), prompt: 'Password' }));
     expect(err.code).toBe('SALA_E_CONFIG_INVALID');
     expect(err.message).toContain('--password-file');
   });
@@ -129,13 +121,13 @@ describe('readPassword --password-file', () => {
   it('refuses a file whose first line is empty', async () => {
     const path = join(tempDir(), 'pw.txt');
     writeFileSync(path, '\nsecret\n');
-    expect((await rejection(readPassword({ passwordFile: path, prompt: 'Password' }))).code).toBe('SALA_E_CONFIG_INVALID');
+    expect((await rejectsWithSalaError(readPassword({ passwordFile: path, prompt: 'Password' }))).code).toBe('SALA_E_CONFIG_INVALID');
   });
 
   it('refuses both --password-stdin and --password-file at once', async () => {
     const path = join(tempDir(), 'pw.txt');
     writeFileSync(path, 'secret\n');
-    const err = await rejection(readPassword({ passwordStdin: true, passwordFile: path, prompt: 'Password', stdin: new PassThrough() }));
+    const err = await rejectsWithSalaError(readPassword({ passwordStdin: true, passwordFile: path, prompt: 'Password', stdin: new PassThrough() }));
     expect(err.code).toBe('SALA_E_CONFIG_INVALID');
   });
 });
@@ -177,7 +169,7 @@ async function typeInto(terminal: FakeTerminal, n: number, text: string): Promis
 describe('readPassword prompt', () => {
   it('refuses a stdin that is not a terminal when no flag is given', async () => {
     const stdin = Object.assign(new PassThrough(), { isTTY: false });
-    const err = await rejection(readPassword({ prompt: 'Password', stdin }));
+    const err = await rejectsWithSalaError(readPassword({ prompt: 'Password', stdin }));
     expect(err.code).toBe('SALA_E_CONFIG_INVALID');
     expect(err.message).toContain('--password-stdin');
     expect(err.message).toContain('--password-file');

@@ -20,15 +20,8 @@ import { ADMIN_PORT_FILE } from '../../../../rendezvous/admin/admin-protocol.js'
 import { ADMIN_TOKEN_FILE, generateAdminToken } from '../../../../rendezvous/admin/admin-token.js';
 import { ADMIN_CERT_FILE, ADMIN_KEY_FILE, createSelfSignedCertificate, type AdminTls } from '../../../../rendezvous/admin/certificate.js';
 import { sampleLog, sampleSession, startTestApi, tempDataDir } from './helpers.js';
+import { rejectsWithSalaError } from '../../../helpers/errors.js';
 
-async function rejection(promise: Promise<unknown>): Promise<SalaError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SalaError);
-  return err as SalaError;
-}
 
 function thrownBy(fn: () => unknown): SalaError {
   try {
@@ -99,20 +92,20 @@ describe('AdminClient against the running API', () => {
   it("surfaces the server's code for a refused request (SALA_E_USER_EXISTS)", async () => {
     const running = await startTestApi();
     await running.backend.addUser('bob', 'password1');
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).addUser('bob', 'password2'));
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).addUser('bob', 'password2'));
     expect(err.code).toBe('SALA_E_USER_EXISTS');
   });
 
   it('surfaces SALA_E_SESSION_UNKNOWN for a kick that matches nothing', async () => {
     const running = await startTestApi();
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).kick('nobody'));
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).kick('nobody'));
     expect(err.code).toBe('SALA_E_SESSION_UNKNOWN');
   });
 
   it('turns a code it does not know into SALA_E_ADMIN_REFUSED, keeping the message', async () => {
     const running = await startTestApi();
     running.backend.failWith = new SalaError('SALA_E_FROM_A_NEWER_SERVER' as SalaErrorCode, 'Something new went wrong.');
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_REFUSED');
     expect(err.message).toBe('Something new went wrong.');
   });
@@ -120,7 +113,7 @@ describe('AdminClient against the running API', () => {
   it('reports a token the server does not accept as SALA_E_ADMIN_REFUSED naming admin.token', async () => {
     const running = await startTestApi();
     writeFileSync(join(running.dataDir, ADMIN_TOKEN_FILE), `${generateAdminToken()}\n`);
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_REFUSED');
     expect(err.message).toContain(ADMIN_TOKEN_FILE);
   });
@@ -131,7 +124,7 @@ describe('AdminClient refuses what is not its server', () => {
     const running = await startTestApi();
     const impostor = await squatter(createSelfSignedCertificate());
     writeFileSync(join(running.dataDir, ADMIN_PORT_FILE), `${impostor.port}\n`);
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_UNREACHABLE');
     expect(err.message).toContain(ADMIN_CERT_FILE);
     expect(impostor.requests()).toBe(0);
@@ -143,7 +136,7 @@ describe('AdminClient refuses what is not its server', () => {
     const reissued = createSelfSignedCertificate({ privateKey });
     const impostor = await squatter(reissued);
     writeFileSync(join(running.dataDir, ADMIN_PORT_FILE), `${impostor.port}\n`);
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_UNREACHABLE');
     expect(impostor.requests()).toBe(0);
   });
@@ -161,7 +154,7 @@ describe('AdminClient refuses what is not its server', () => {
     const port = running.api.port;
     await running.api.close();
     writeFileSync(join(running.dataDir, ADMIN_PORT_FILE), `${port}\n`);
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_UNREACHABLE');
     expect(err.message).toBe(
       `No running Sala server found for data directory ${running.dataDir}; start it with \`sala-rendezvous start --data ${running.dataDir}\`.`,
@@ -178,7 +171,7 @@ describe('AdminClient refuses what is not its server', () => {
     await once(plain, 'listening');
     onTestFinished(() => new Promise<void>((resolve) => plain.close(() => resolve())));
     writeFileSync(join(running.dataDir, ADMIN_PORT_FILE), `${(plain.address() as AddressInfo).port}\n`);
-    const err = await rejection(AdminClient.fromDataDir(running.dataDir).listUsers());
+    const err = await rejectsWithSalaError(AdminClient.fromDataDir(running.dataDir).listUsers());
     expect(err.code).toBe('SALA_E_ADMIN_UNREACHABLE');
   });
 
