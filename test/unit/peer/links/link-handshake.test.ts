@@ -1,59 +1,19 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
-  fingerprint,
   generateIdentity,
   generateSigningKeyPair,
   initCrypto,
-  issueTicket,
   packMessage,
   SalaError,
   unpackUnknown,
-  type Identity,
-  type KeyPair,
   type SignedTicket,
 } from '../../../../common/index.js';
 import { acceptLink, dialLink, type Link, type LinkCredentials } from '../../../../peer/links/link-handshake.js';
 import { rejectsWithSalaError } from '../../../helpers/errors.js';
+import { credentials, device, HOUR, NOW } from '../../../helpers/tickets.js';
 
 beforeAll(initCrypto);
-
-const NOW = 1_764_115_200_000;
-const HOUR = 60 * 60_000;
-
-interface Device {
-  user: string;
-  identity: Identity;
-  ticket: SignedTicket;
-}
-
-function device(server: KeyPair, user: string, options: { ticketFor?: Identity; validFrom?: number; sessionId?: string } = {}): Device {
-  const identity = generateIdentity();
-  const subject = options.ticketFor ?? identity;
-  const notBeforeMs = options.validFrom ?? NOW - 1_000;
-  const ticket = issueTicket(server, {
-    kid: fingerprint(server.publicKey),
-    user,
-    sid: options.sessionId ?? `${user}-session`,
-    dhPk: subject.dh.publicKey,
-    sigPk: subject.signing.publicKey,
-    notBeforeMs,
-    notAfterMs: notBeforeMs + HOUR,
-    generation: 1,
-  });
-  return { user, identity, ticket };
-}
-
-function credentials(server: KeyPair, me: Device, overrides: Partial<LinkCredentials> = {}): LinkCredentials {
-  return {
-    identity: me.identity,
-    ticket: () => me.ticket,
-    serverSigningKey: server.publicKey,
-    serverNow: () => NOW,
-    isRevoked: () => false,
-    ...overrides,
-  };
-}
 
 /** A peer listening on 127.0.0.1 that accepts links with the given credentials. */
 async function listen(creds: LinkCredentials): Promise<{ port: number; next: () => Promise<Link | SalaError> }> {
