@@ -1,0 +1,17 @@
+export { PeerDiscovery, PEER_SERVICE_TYPE, DEFAULT_PEER_TTL_MS, type PeerDiscoveryEvents, type PeerDiscoveryOptions } from './peer-discovery.js';
+export {
+  acceptRecord,
+  createRecordStore,
+  listPeers,
+  removeRecord,
+  sweepRecords,
+  touchRecord,
+  validateRecord,
+  DEFAULT_MAX_RECORDS,
+  DEFAULT_MAX_ADDRESSES_PER_RECORD,
+  type AcceptResult,
+  type DiscoveredPeer,
+  type PeerAddress,
+  type RawService,
+  type RecordStore,
+} from './discovery-records.js';
