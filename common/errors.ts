@@ -47,6 +47,10 @@ export const ERROR_CODES = Object.freeze({
   SALA_E_SERVER_RUNNING: 'Another server already uses this data directory.',
   SALA_E_TICKET_INVALID: 'A session ticket is forged, expired, revoked, or not for this key or user.',
 
+  // chat
+  SALA_E_MESSAGE_TOO_LARGE: 'A message is over the size limit (64 KiB for 1:1, 8 KiB for groups, in UTF-8 bytes).',
+  SALA_E_UNKNOWN_USER: 'A message was addressed to a name that is not a user (or to oneself).',
+
   // admin API
   SALA_E_ADMIN_UNREACHABLE: 'The admin command could not reach a running server for this data directory.',
   SALA_E_ADMIN_REFUSED: 'The running server refused the admin request; the message says why.',

@@ -16,6 +16,8 @@ export const MAX_ENDPOINTS = 8;
 export const MAX_REVOCATIONS = 256;
 export const MAX_LOG_BATCH = 256;
 export const MAX_PING_DATA_BYTES = 256;
+/** CONTRACT.md: 1:1 texts up to 64 KiB of UTF-8. */
+export const MAX_CHAT_TEXT_BYTES = 64 * 1024;
 
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
 const SESSION_ID = field.string({ maxBytes: 64, minBytes: 1 });
@@ -127,6 +129,17 @@ const MESSAGE_SHAPES = {
   revoked: { revocation: REVOCATION_FIELD },
   /** Which activity events the server has stored (or had already): the peer may forget them. */
   'log.ack': { ids: field.array(EVENT_ID, { maxItems: MAX_LOG_BATCH }) },
+
+  // ── peer ↔ peer (direct links) ──
+  /** A 1:1 chat message; `id` is the same on both ends and makes redelivery harmless. */
+  chat: {
+    id: EVENT_ID,
+    text: field.string({ maxBytes: MAX_CHAT_TEXT_BYTES }),
+    /** ms since the epoch, the sender's server time. */
+    at: field.uint({ max: 8_640_000_000_000_000 }),
+  },
+  /** The receiver has stored the message with this id (sent again for a duplicate). */
+  'chat.ack': { id: EVENT_ID },
 
   // ── rendezvous: peer → server ──
   /** The addresses this peer accepts links on (it listens on all interfaces by default). */

@@ -1,6 +1,6 @@
 import { ConfigInvalidError, SalaError } from '../../common/index.js';
 import { MAX_DATE_MS, parseIsoTimestampMs } from './iso-time.js';
-import { isUniqueViolation, type NedbDatastore } from './nedb-collection.js';
+import { isUniqueViolation, type NedbDatastore } from '../../common/store/nedb-collection.js';
 import { checkStoredLog, toStoredLogDocument, type StoredLogDocument } from './records.js';
 import type { StoreGuard } from './store-guard.js';
 import type { LogQuery, LogRecord, LogStore } from './store.js';

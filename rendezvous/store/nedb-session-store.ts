@@ -1,5 +1,5 @@
 import { SalaError } from '../../common/index.js';
-import type { NedbDatastore } from './nedb-collection.js';
+import type { NedbDatastore } from '../../common/store/nedb-collection.js';
 import { checkSessionRecord } from './records.js';
 import type { StoreGuard } from './store-guard.js';
 import type { SessionRecord, SessionStore } from './store.js';

@@ -11,7 +11,7 @@ import {
   DB_DIR_NAME,
   openCollection,
   type NedbDatastore,
-} from './nedb-collection.js';
+} from '../../common/store/nedb-collection.js';
 import { NedbLogStore } from './nedb-log-store.js';
 import { NedbSessionStore } from './nedb-session-store.js';
 import { NedbUserStore } from './nedb-user-store.js';

@@ -1,5 +1,5 @@
 import { SalaError, normalizeUserName } from '../../common/index.js';
-import { isUniqueViolation, type NedbDatastore } from './nedb-collection.js';
+import { isUniqueViolation, type NedbDatastore } from '../../common/store/nedb-collection.js';
 import { checkUserPatch, checkUserRecord } from './records.js';
 import type { StoreGuard } from './store-guard.js';
 import type { UserRecord, UserStore } from './store.js';

@@ -83,6 +83,11 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
   'ticket.renew': [{ type: 'ticket.renew' }],
   'log.batch': [{ type: 'log.batch', events: [{ id: 'e1', at: 1, event: 'link.up', detail: 'peer=bob' }] }],
   logout: [{ type: 'logout' }],
+  chat: [
+    { type: 'chat', id: 'm1', text: 'hello', at: 1 },
+    { type: 'chat', id: 'm2', text: 'é'.repeat(32 * 1024), at: 2 },
+  ],
+  'chat.ack': [{ type: 'chat.ack', id: 'm1' }],
 };
 
 /** Buffers are compared as hex so a Buffer/Uint8Array class difference cannot hide a byte difference. */

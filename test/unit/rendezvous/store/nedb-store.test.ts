@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { escapeLineBreaksInJson } from '../../../../rendezvous/store/nedb-collection.js';
+import { escapeLineBreaksInJson } from '../../../../common/store/nedb-collection.js';
 import { openNedbStore } from '../../../../rendezvous/store/nedb-store.js';
 import {
   expectSalaError,

@@ -11,7 +11,8 @@ import { createReadStream } from 'node:fs';
 import { chmod, constants as fsConstants, copyFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import Datastore from 'nedb-promises';
-import { SalaError, type Logger } from '../../common/index.js';
+import { SalaError } from '../errors.js';
+import type { Logger } from '../log/index.js';
 
 export type NedbDatastore = Datastore<{ _id: string }>;
 
@@ -119,7 +120,7 @@ export async function openCollection(
   } catch (err) {
     throw new SalaError(
       'SALA_E_DATA_DIR',
-      `The server database ${file} cannot be opened: ${(err as Error).message ?? String(err)}. ` +
+      `The database ${file} cannot be opened: ${(err as Error).message ?? String(err)}. ` +
         'Check its permissions and free disk space; the .corrupt-* copies next to it hold any damaged data.',
       { cause: err },
     );

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import {
+  MAX_CHAT_TEXT_BYTES,
+  normalizeUserName,
+  SalaError,
+  silentLogger,
+  type Logger,
+  type MessageOf,
+  type WireMessage,
+} from '../../common/index.js';
+import type { PeerLink } from '../links/link-manager.js';
+import type { ChatHistory, ChatRecord } from './chat-history.js';
+
+export interface ChatEvents {
+  /** Accepted and stored; `status` says whether it already left (`sent`) or waits for a link (`queued`). */
+  sent: [{ id: string; to: string; status: 'queued' | 'sent' }];
+  /** The recipient stored it (its ack arrived). Emitted once per message. */
+  delivered: [{ id: string; to: string }];
+  /** A message from another user, emitted once per id however often it is redelivered. */
+  message: [{ id: string; from: string; text: string; at: number }];
+}
+
+export interface ChatServiceOptions {
+  /** Our normalised user name. */
+  me: string;
+  history: ChatHistory;
+  /** The live link to a user, if any (the caller dials on demand and calls attach()). */
+  linkTo: (user: string) => PeerLink | undefined;
+  /** Server time (sender's `at`). */
+  now: () => number;
+  logger?: Logger;
+}
+
+/**
+ * 1:1 chat over direct links: every message has an id that is the same on both ends, is stored
+ * before it is sent (the history is the outbox), goes out in the order it was typed, and is sent
+ * again on each new link until the recipient acknowledges it. The receiver stores before it
+ * acknowledges and recognises a redelivered id, so each message is shown exactly once.
+ */
+export class ChatService extends EventEmitter<ChatEvents> {
+  readonly #options: ChatServiceOptions;
+  readonly #log: Logger;
+  /** One flush at a time per recipient, so concurrent sends and link-ups keep the typed order. */
+  readonly #flushes = new Map<string, Promise<void>>();
+
+  constructor(options: ChatServiceOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  /** Validates, stores and (when a link is up) sends a message; resolves with its id. */
+  async send(to: string, text: string): Promise<{ id: string }> {
+    let recipient: string;
+    try {
+      recipient = normalizeUserName(to);
+    } catch {
+      throw new SalaError('SALA_E_UNKNOWN_USER', `"${to.slice(0, 40)}" is not a user name.`);
+    }
+    if (recipient === this.#options.me) throw new SalaError('SALA_E_UNKNOWN_USER', 'You cannot send a message to yourself.');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > MAX_CHAT_TEXT_BYTES) {
+      throw new SalaError('SALA_E_MESSAGE_TOO_LARGE', `The message is ${bytes} bytes; the limit is ${MAX_CHAT_TEXT_BYTES} (64 KiB).`);
+    }
+    const id = randomUUID();
+    await this.#options.history.add({ id, from: this.#options.me, to: recipient, peer: recipient, text, at: this.#options.now(), status: 'queued' });
+    const isLinked = this.#options.linkTo(recipient) !== undefined;
+    this.emit('sent', { id, to: recipient, status: isLinked ? 'sent' : 'queued' });
+    await this.flush(recipient);
+    return { id };
+  }
+
+  /** Starts serving a new link: its chat messages and acks, then whatever waits for that user. */
+  attach(link: PeerLink): Promise<void> {
+    link.messages.on('message', (message) => {
+      this.#onMessage(link, message).catch((err: unknown) => this.#log.warn('chat.receive_failed', { message: String(err) }));
+    });
+    return this.flush(link.peer.user);
+  }
+
+  /** Sends (again) every unacknowledged message to `user` over its link, in the typed order. */
+  flush(user: string): Promise<void> {
+    const previous = this.#flushes.get(user) ?? Promise.resolve();
+    const next = previous.then(() => this.#flushNow(user)).catch((err: unknown) => this.#log.warn('chat.flush_failed', { message: String(err) }));
+    this.#flushes.set(user, next);
+    return next;
+  }
+
+  history(withUser: string): Promise<ChatRecord[]> {
+    return this.#options.history.with(normalizeUserName(withUser));
+  }
+
+  async #flushNow(user: string): Promise<void> {
+    const link = this.#options.linkTo(user);
+    if (link === undefined || link.messages.isClosed) return;
+    for (const record of await this.#options.history.unacknowledged(user, this.#options.me)) {
+      if (link.messages.isClosed) return;
+      link.messages.send({ type: 'chat', id: record.id, text: record.text, at: record.at });
+      if (record.status === 'queued') await this.#options.history.setStatus(record.id, 'sent');
+    }
+  }
+
+  async #onMessage(link: PeerLink, message: WireMessage): Promise<void> {
+    if (message.type === 'chat') await this.#receive(link, message);
+    else if (message.type === 'chat.ack') await this.#acknowledged(link, message);
+  }
+
+  async #receive(link: PeerLink, message: MessageOf<'chat'>): Promise<void> {
+    const from = link.peer.user;
+    // Stored before acknowledged; a redelivery (the ack was lost) is acknowledged again, not shown.
+    const isNew = await this.#options.history.add({
+      id: message.id,
+      from,
+      to: this.#options.me,
+      peer: from,
+      text: message.text,
+      at: message.at,
+      status: 'received',
+    });
+    if (!link.messages.isClosed) link.messages.send({ type: 'chat.ack', id: message.id });
+    if (isNew) this.emit('message', { id: message.id, from, text: message.text, at: message.at });
+  }
+
+  async #acknowledged(link: PeerLink, message: MessageOf<'chat.ack'>): Promise<void> {
+    const to = link.peer.user;
+    const pending = await this.#options.history.unacknowledged(to, this.#options.me);
+    // Only an ack from the recipient, for a message still pending, counts (and only once).
+    if (!pending.some((r) => r.id === message.id)) return;
+    await this.#options.history.setStatus(message.id, 'delivered');
+    this.emit('delivered', { id: message.id, to });
+  }
+}
