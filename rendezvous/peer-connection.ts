@@ -2,6 +2,7 @@ import { isIP, type Socket } from 'node:net';
 import {
   acceptSecure,
   decodeClientHello,
+  isLoopbackHost,
   encodeMessage,
   MAX_DIRECTORY_ENTRIES,
   MAX_REVOCATIONS,
@@ -394,7 +395,7 @@ async function handleSessionMessage(
  * machine (where the others are too). Everything else is dropped, not refused: addresses are hints.
  */
 export function usableEndpoints(endpoints: readonly Endpoint[], peerAddress: string): Endpoint[] {
-  const isPeerLocal = peerAddress.startsWith('127.') || peerAddress === '::1';
+  const isPeerLocal = isLoopbackHost(peerAddress);
   return endpoints.filter(({ host, port }) => {
     const family = isIP(host);
     if (family === 0 || port === 0) return false;
@@ -402,7 +403,6 @@ export function usableEndpoints(endpoints: readonly Endpoint[], peerAddress: str
     if (lower === '0.0.0.0' || lower === '::') return false;
     if (family === 4 && Number(host.split('.')[0]) >= 224) return false;
     if (family === 6 && lower.startsWith('ff')) return false;
-    const isLoopback = host.startsWith('127.') || lower === '::1';
-    return !isLoopback || isPeerLocal;
+    return !isLoopbackHost(host) || isPeerLocal;
   });
 }

@@ -7,6 +7,7 @@ import {
   ensurePrivateDir,
   fingerprint,
   initCrypto,
+  isLoopbackHost,
   loadOrCreateIdentity,
   silentLogger,
   type Logger,
@@ -183,7 +184,7 @@ export class RendezvousServer {
       });
       cleanups.push(() => admin.close());
 
-      const isLoopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+      const isLoopback = isLoopbackHost(host);
       const mdns =
         options.isMdnsEnabled === false || isLoopback
           ? undefined
@@ -248,7 +249,7 @@ function listenForPeers(
   const tcp = createServer((socket) => {
     socket.on('error', () => undefined);
     const address = clientAddress(socket);
-    const isArrivalAllowed = (!caps.isLoopbackThrottled && isLoopbackAddress(address)) || arrivals.take(address).isAllowed;
+    const isArrivalAllowed = (!caps.isLoopbackThrottled && isLoopbackHost(address)) || arrivals.take(address).isAllowed;
     if (!isArrivalAllowed || sockets.size >= caps.maxConnections || !perIp.tryOpen(address)) {
       ctx.logger.warn('connection.refused', { address, reason: 'connection cap' });
       socket.destroy();
@@ -286,19 +287,16 @@ function wireRevocations(sessions: SessionRegistry, directory: Directory, ctx: S
   });
 }
 
-function isLoopbackAddress(address: string): boolean {
-  return address.startsWith('127.') || address === '::1';
-}
 
 function loginGate(throttle: LoginThrottle, isLoopbackThrottled: boolean): LoginGate {
   if (isLoopbackThrottled) return throttle;
   return {
-    check: (user, ip, nowMs) => (isLoopbackAddress(ip) ? { isAllowed: true } : throttle.check(user, ip, nowMs)),
+    check: (user, ip, nowMs) => (isLoopbackHost(ip) ? { isAllowed: true } : throttle.check(user, ip, nowMs)),
     recordFailure: (user, ip, nowMs) => {
-      if (!isLoopbackAddress(ip)) throttle.recordFailure(user, ip, nowMs);
+      if (!isLoopbackHost(ip)) throttle.recordFailure(user, ip, nowMs);
     },
     recordSuccess: (user, ip) => {
-      if (!isLoopbackAddress(ip)) throttle.recordSuccess(user, ip);
+      if (!isLoopbackHost(ip)) throttle.recordSuccess(user, ip);
     },
   };
 }

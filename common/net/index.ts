@@ -2,3 +2,4 @@ export { MessageChannel, type MessageChannelEvents, type PingResult } from './me
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { createBonjour } from './mdns.js';
 export { releaseAnnouncedAddresses, restrictAnnouncedAddresses } from './mdns.js';
+export { isLoopbackHost } from './address.js';

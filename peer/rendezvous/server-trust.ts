@@ -1,7 +1,7 @@
-import { isIP } from 'node:net';
 import {
   connectSecure,
   fingerprintsEqual,
+  isLoopbackHost,
   parseFingerprint,
   SalaError,
   verifyStaticKeyProof,
@@ -10,11 +10,6 @@ import {
 import type { ServerPins } from './server-pins.js';
 import type { ServerTrust } from './rendezvous-client.js';
 
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
 
 /**
  * Learns a server's fingerprint without logging in: the handshake is abandoned after msg 2, so

@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateIdentity, initCrypto } from '../../../../common/index.js';
+import { generateIdentity, initCrypto, isLoopbackHost } from '../../../../common/index.js';
 import { parseServerAddress } from '../../../../peer/connection-options.js';
 import { ServerPins, PINS_FILE } from '../../../../peer/rendezvous/server-pins.js';
-import { decideServerTrust, isLoopbackHost, probeServerFingerprint } from '../../../../peer/rendezvous/server-trust.js';
+import { decideServerTrust, probeServerFingerprint } from '../../../../peer/rendezvous/server-trust.js';
 import { catchSalaError, rejectsWithSalaError } from '../../../helpers/errors.js';
 import { startServer, tempDir } from '../../../helpers/rendezvous.js';
 
