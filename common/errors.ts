@@ -51,6 +51,11 @@ export const ERROR_CODES = Object.freeze({
   SALA_E_MESSAGE_TOO_LARGE: 'A message is over the size limit (64 KiB for 1:1, 8 KiB for groups, in UTF-8 bytes).',
   SALA_E_UNKNOWN_USER: 'A message was addressed to a name that is not a user (or to oneself).',
 
+  // peer program
+  SALA_E_COMMAND_INVALID: 'A JSON-lines or slash command is malformed, unknown, or misses a field; the message says which.',
+  SALA_E_COMMAND_UNSUPPORTED: 'A command this version of the peer does not provide yet; the message says what is missing.',
+  SALA_E_PEER_RUNNING: 'Another sala program already uses this data directory for this user.',
+
   // admin API
   SALA_E_ADMIN_UNREACHABLE: 'The admin command could not reach a running server for this data directory.',
   SALA_E_ADMIN_REFUSED: 'The running server refused the admin request; the message says why.',
