@@ -54,6 +54,7 @@ export const ERROR_CODES = Object.freeze({
   // peer program
   SALA_E_COMMAND_INVALID: 'A JSON-lines or slash command is malformed, unknown, or misses a field; the message says which.',
   SALA_E_COMMAND_UNSUPPORTED: 'A command this version of the peer does not provide yet; the message says what is missing.',
+  SALA_E_DISCOVERY_FAILED: 'mDNS did not work (port in use, no multicast on the interface); peers are still found through the server directory.',
   SALA_E_PEER_RUNNING: 'Another sala program already uses this data directory for this user.',
 
   // admin API
@@ -67,10 +68,14 @@ export function isSalaErrorCode(value: unknown): value is SalaErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
 
-/** Machine-readable extras some errors carry (SALA_E_SESSION_LIMIT: sessions; SALA_E_RATE_LIMIT: retryAfterMs). */
+/**
+ * Machine-readable extras some errors carry (SALA_E_SESSION_LIMIT: sessions; SALA_E_RATE_LIMIT:
+ * retryAfterMs; SALA_E_COMMAND_INVALID: the command's `ref`, so the JSON-lines `error` event can echo it).
+ */
 export interface SalaErrorDetails {
   sessions?: readonly { sessionId: string; address: string; since: string }[];
   retryAfterMs?: number;
+  ref?: string;
 }
 
 export class SalaError extends Error {

@@ -1,7 +1,8 @@
 import type { Bonjour, Service as ServiceInstance } from 'bonjour-service';
-import { createBonjour, releaseAnnouncedAddresses, restrictAnnouncedAddresses, type Logger } from '../common/index.js';
+import { createBonjour, releaseAnnouncedAddresses, RENDEZVOUS_SERVICE_TYPE, restrictAnnouncedAddresses, type Logger } from '../common/index.js';
 
-export const RENDEZVOUS_SERVICE_TYPE = 'sala-rendezvous';
+/** Defined in common/ so peers can browse for it; re-exported for existing importers. */
+export { RENDEZVOUS_SERVICE_TYPE };
 
 /**
  * Announces `_sala-rendezvous._tcp` on the LAN so peers find the server without typing an

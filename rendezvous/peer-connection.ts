@@ -4,6 +4,7 @@ import {
   decodeClientHello,
   isLoopbackHost,
   encodeMessage,
+  guardInbound,
   MAX_DIRECTORY_ENTRIES,
   MAX_REVOCATIONS,
   MessageChannel,
@@ -311,33 +312,22 @@ class ConnectionLink implements SessionLink, DirectorySubscriber {
 
 function serveSession(messages: MessageChannel, session: LiveSession, link: ConnectionLink, ctx: ServerContext): void {
   ctx.directory.subscribe(link);
-  let tokens = ctx.limits.messageBurst;
-  let lastRefillMs = Date.now();
-  let idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
-  idleTimer.unref();
-
-  // Every message counts, pings included (they are answered, so they cost us a write each).
-  messages.on('inbound', () => {
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => messages.destroy(), ctx.limits.idleTimeoutMs);
-    idleTimer.unref();
-    const nowMs = Date.now();
-    tokens = Math.min(ctx.limits.messageBurst, tokens + ((nowMs - lastRefillMs) / 1000) * ctx.limits.messagesPerSecond);
-    lastRefillMs = nowMs;
-    tokens -= 1;
-    if (tokens < 0) {
+  const guard = guardInbound(messages, {
+    messagesPerSecond: ctx.limits.messagesPerSecond,
+    burst: ctx.limits.messageBurst,
+    idleTimeoutMs: ctx.limits.idleTimeoutMs,
+    onFlood: () => {
       ctx.logger.warn('session.flood', { user: session.user, session: session.sessionId });
       refuse(messages, rateLimited(Math.ceil(1000 / ctx.limits.messagesPerSecond)));
-    }
+    },
   });
   messages.on('message', (message: WireMessage) => {
-    if (tokens < 0) return;
+    if (guard.isFlooded) return;
     handleSessionMessage(message, messages, session, link, ctx).catch((err: unknown) => {
       refuse(messages, toSalaError(err, 'SALA_E_BUSY', 'The server could not handle a request; reconnect.'));
     });
   });
   messages.once('close', () => {
-    clearTimeout(idleTimer);
     ctx.directory.unsubscribe(link);
   });
 }

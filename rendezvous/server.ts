@@ -3,6 +3,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import {
   ConfigInvalidError,
+  DataDirLock,
+  SalaError,
+  type DataDirLockOptions,
   DEFAULTS,
   ensurePrivateDir,
   fingerprint,
@@ -18,7 +21,6 @@ import { createAdminBackend } from './admin-backend.js';
 import { startAdminApi, type AdminApi } from './admin/admin-api.js';
 import { PasswordHasher, type PasswordHasherOptions } from './auth/password-hasher.js';
 import { AUTH_LIMITS, ConnectionCounter, KeyedTokenBucket, LoginThrottle, type LoginThrottleOptions } from './auth/rate-limiter.js';
-import { DataDirLock } from './data-dir-lock.js';
 import { Directory } from './directory.js';
 import { MdnsAdvertiser } from './mdns-advertiser.js';
 import { clientAddress, serveConnection, type ConnectionLimits, type LoginGate, type ServerContext } from './peer-connection.js';
@@ -57,6 +59,19 @@ export interface ListeningInfo {
   adminPort: number;
   fingerprint: string;
 }
+
+/** One server per data dir: NeDB must never be written by two processes. */
+export const SERVER_LOCK: DataDirLockOptions = {
+  fileName: 'server.lock',
+  inUse: (owner, dataDir, lockPath) =>
+    new SalaError(
+      'SALA_E_SERVER_RUNNING',
+      owner === undefined
+        ? 'Another server took the data directory at the same moment.'
+        : `Another Sala server (pid ${owner.pid}) is already running with the data directory ${dataDir}. ` +
+          `Stop it first, or start this one with a different --data folder. If no Sala server is running, delete ${lockPath}.`,
+    ),
+};
 
 /**
  * The rendezvous server: accounts, sessions, directory, tickets, activity log, admin API and mDNS
@@ -118,7 +133,7 @@ export class RendezvousServer {
     validatePort('adminPort', options.adminPort ?? DEFAULTS.adminPort);
     await initCrypto();
     ensurePrivateDir(options.dataDir);
-    const lock = DataDirLock.acquire(options.dataDir);
+    const lock = DataDirLock.acquire(options.dataDir, SERVER_LOCK);
     const cleanups: (() => Promise<void> | void)[] = [() => lock.release()];
     try {
       // Never regenerated when unreadable: SALA_E_KEY_UNREADABLE stops the start (SECURITY.md test 18).

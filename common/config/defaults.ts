@@ -42,6 +42,17 @@ export const DEFAULTS = Object.freeze({
   /** Messages per second one session may send the server (sustained) and in a burst. */
   sessionMessagesPerSecond: 50,
   sessionMessageBurst: 400,
+  /**
+   * Messages per second one direct link may carry towards us (sustained) and in a burst. People
+   * type a few messages a second; the headroom is for acks, pings and redelivered outboxes.
+   */
+  linkMessagesPerSecond: 500,
+  linkMessageBurst: 2_000,
+  /** Peers ping each other on a link this often; a link silent for 3 intervals is closed. */
+  linkHeartbeatIntervalMs: 15_000,
+  /** First and longest wait between attempts to reach a peer that has messages waiting for it. */
+  peerRedialInitialDelayMs: 1_000,
+  peerRedialMaxDelayMs: 30_000,
   /** All open peer connections the server accepts at once. */
   maxServerConnections: 4_000,
   /** Reconnection backoff: first delay, ceiling, and ± jitter fraction. */

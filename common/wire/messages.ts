@@ -140,6 +140,11 @@ const MESSAGE_SHAPES = {
   },
   /** The receiver has stored the message with this id (sent again for a duplicate). */
   'chat.ack': { id: EVENT_ID },
+  /**
+   * The sender's renewed session ticket (every 30 minutes): the link outlives the ticket shown in
+   * its handshake only if a newer one for the same session and key arrives before that one expires.
+   */
+  'link.ticket': { ticket: TICKET_FIELD },
 
   // ── rendezvous: peer → server ──
   /** The addresses this peer accepts links on (it listens on all interfaces by default). */

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { normalizeUserName, parseFingerprint } from '../../common/index.js';
+import { normalizeUserName, parseFingerprint, readTxtString } from '../../common/index.js';
 
 /**
  * The pure half of peer discovery: turning untrusted mDNS answers into a bounded table of
@@ -12,8 +12,6 @@ import { normalizeUserName, parseFingerprint } from '../../common/index.js';
 
 export const DEFAULT_MAX_RECORDS = 256;
 export const DEFAULT_MAX_ADDRESSES_PER_RECORD = 8;
-/** Longer TXT values than this are not a user name or fingerprint; checked before NFKC runs on them. */
-const MAX_TXT_VALUE_CHARS = 64;
 
 export interface PeerAddress {
   readonly host: string;
@@ -78,12 +76,6 @@ export interface ValidRecord {
 
 export type ValidationResult = { readonly isValid: true; readonly record: ValidRecord } | { readonly isValid: false; readonly reason: string };
 
-/** bonjour-service decodes TXT into an object; of a flood of keys we read only `u` and `fp`. */
-function txtValue(txt: unknown, key: string): string | undefined {
-  if (typeof txt !== 'object' || txt === null) return undefined;
-  const value: unknown = Object.hasOwn(txt, key) ? (txt as Record<string, unknown>)[key] : undefined;
-  return typeof value === 'string' && value.length <= MAX_TXT_VALUE_CHARS ? value : undefined;
-}
 
 function hostsOf(raw: RawService): string[] {
   const listed = Array.isArray(raw.addresses) ? (raw.addresses as unknown[]) : [];
@@ -100,7 +92,7 @@ function hostsOf(raw: RawService): string[] {
 
 /** Checks one answer against H5's rules; never throws. */
 export function validateRecord(raw: RawService, maxAddressesPerRecord = DEFAULT_MAX_ADDRESSES_PER_RECORD): ValidationResult {
-  const u = txtValue(raw.txt, 'u');
+  const u = readTxtString(raw.txt, 'u');
   if (u === undefined) return { isValid: false, reason: 'missing or oversized TXT u' };
   let user: string;
   try {
@@ -108,7 +100,7 @@ export function validateRecord(raw: RawService, maxAddressesPerRecord = DEFAULT_
   } catch {
     return { isValid: false, reason: 'invalid user name' };
   }
-  const fp = txtValue(raw.txt, 'fp');
+  const fp = readTxtString(raw.txt, 'fp');
   if (fp === undefined) return { isValid: false, reason: 'missing or oversized TXT fp' };
   let fingerprint: string;
   try {

@@ -15,3 +15,13 @@ export {
   type RawService,
   type RecordStore,
 } from './discovery-records.js';
+export {
+  candidateFrom,
+  findServers,
+  DEFAULT_FIND_SERVER_SETTLE_MS,
+  DEFAULT_FIND_SERVER_TIMEOUT_MS,
+  MAX_SERVER_CANDIDATES,
+  type FindServerOptions,
+  type RawServerAnswer,
+  type ServerCandidate,
+} from './server-finder.js';

@@ -1,19 +1,27 @@
 import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
+  DEFAULTS,
+  guardInbound,
   MessageChannel,
   SalaError,
   silentLogger,
   toSalaError,
+  verifyTicket,
   type Endpoint,
   type Logger,
+  type MessageOf,
   type SecureChannel,
+  type SignedRevocation,
   type TicketClaims,
+  type WireMessage,
+  TICKET_CLOCK_SKEW_MS,
 } from '../../common/index.js';
 import { acceptLink, dialLink, type LinkCredentials } from './link-handshake.js';
 
 /** One live, authenticated link to another peer's session. */
 export interface PeerLink {
+  /** The other side's session as its latest ticket vouches for it (renewed tickets replace it). */
   readonly peer: TicketClaims;
   readonly channel: SecureChannel;
   readonly messages: MessageChannel;
@@ -24,6 +32,8 @@ export interface PeerLink {
 export interface LinkManagerEvents {
   'link.up': [link: PeerLink];
   'link.down': [link: PeerLink, error: SalaError | undefined];
+  /** A revocation another peer passed on (unverified: the receiver checks the server's signature). */
+  revoked: [revocation: SignedRevocation, from: PeerLink];
   warning: [warning: { code: string; message: string }];
 }
 
@@ -36,10 +46,21 @@ export interface LinkManagerOptions {
   maxLinks?: number;
   maxLinksPerIp?: number;
   handshakeTimeoutMs?: number;
+  /** A ping this often; a link silent for three intervals is closed. */
+  heartbeatIntervalMs?: number;
+  /** Inbound traffic control per link (DEFAULTS.linkMessagesPerSecond / linkMessageBurst). */
+  messagesPerSecond?: number;
+  messageBurst?: number;
   logger?: Logger;
 }
 
 const DEFAULT_MAX_LINKS = 256;
+/** How often links are checked for a peer ticket that expired without a renewal. */
+const EXPIRY_CHECK_INTERVAL_MS = 10_000;
+
+interface LiveLink extends PeerLink {
+  peer: TicketClaims;
+}
 const DEFAULT_MAX_LINKS_PER_IP = 8;
 
 /**
@@ -51,10 +72,11 @@ const DEFAULT_MAX_LINKS_PER_IP = 8;
 export class LinkManager extends EventEmitter<LinkManagerEvents> {
   readonly #options: LinkManagerOptions;
   readonly #server: Server;
-  readonly #links = new Map<string, PeerLink>();
+  readonly #links = new Map<string, LiveLink>();
   readonly #sockets = new Set<Socket>();
   readonly #perIp = new Map<string, number>();
   readonly #log: Logger;
+  readonly #expiryTimer: NodeJS.Timeout;
   #isClosed = false;
 
   private constructor(options: LinkManagerOptions, server: Server) {
@@ -63,6 +85,8 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.#server = server;
     this.#log = options.logger ?? silentLogger;
     server.on('connection', (socket) => this.#onIncoming(socket));
+    this.#expiryTimer = setInterval(() => this.#dropExpired(), EXPIRY_CHECK_INTERVAL_MS);
+    this.#expiryTimer.unref();
   }
 
   /** Starts listening (all interfaces and an ephemeral port unless told otherwise). */
@@ -88,6 +112,13 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     return this.#links.get(sessionId);
   }
 
+  /** A live link to any session of `user` (the most recently opened one). */
+  toUser(user: string): PeerLink | undefined {
+    let found: PeerLink | undefined;
+    for (const link of this.#links.values()) if (link.peer.user === user && !link.messages.isClosed) found = link;
+    return found;
+  }
+
   links(): PeerLink[] {
     return [...this.#links.values()];
   }
@@ -96,8 +127,14 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
    * Returns the link to that session, dialling its addresses one after another if there is none.
    * Rejects with the last failure (SALA_E_CONNECTION_FAILED, SALA_E_TICKET_INVALID, …).
    */
-  async connect(expectedUser: string, sessionId: string, endpoints: readonly Endpoint[], options: { signal?: AbortSignal } = {}): Promise<PeerLink> {
-    const existing = this.#links.get(sessionId);
+  async connect(
+    expectedUser: string,
+    sessionId: string | undefined,
+    endpoints: readonly Endpoint[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<PeerLink> {
+    // Without a session id (an mDNS sighting while the server is away) any link to the user will do.
+    const existing = sessionId === undefined ? this.toUser(expectedUser) : this.#links.get(sessionId);
     if (existing !== undefined) return existing;
     if (endpoints.length === 0) throw new SalaError('SALA_E_CONNECTION_FAILED', `${expectedUser} has announced no address to reach them at.`);
     let lastError: SalaError | undefined;
@@ -133,9 +170,23 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     link.messages.destroy(error);
   }
 
+  /** Sends every link our renewed ticket, so links outlive the ticket shown in their handshake. */
+  pushTicket(): void {
+    const ticket = this.#options.credentials.ticket();
+    for (const link of this.#links.values()) sendQuietly(link, { type: 'link.ticket', ticket: { body: ticket.body, sig: ticket.sig } });
+  }
+
+  /** Passes a (verified) revocation on to every link but the one it came from. */
+  forwardRevocation(revocation: SignedRevocation, except?: PeerLink): void {
+    for (const link of this.#links.values()) {
+      if (link !== except) sendQuietly(link, { type: 'revoked', revocation: { body: revocation.body, sig: revocation.sig } });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    clearInterval(this.#expiryTimer);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     await Promise.all([...this.#links.values()].map((link) => link.messages.close()));
     for (const socket of this.#sockets) socket.destroy();
@@ -174,7 +225,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
    */
   #adopt(channel: SecureChannel, peer: TicketClaims, isInitiator: boolean): PeerLink | undefined {
     const messages = new MessageChannel(channel);
-    const link: PeerLink = { peer, channel, messages, isInitiator };
+    const link: LiveLink = { peer, channel, messages, isInitiator };
     messages.on('error', () => undefined);
     if (this.#isClosed) {
       void messages.close();
@@ -190,12 +241,71 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       void existing.messages.close();
     }
     this.#links.set(peer.sid, link);
+    this.#serve(link);
     messages.once('close', () => {
       if (this.#links.get(peer.sid) === link) this.#links.delete(peer.sid);
       this.emit('link.down', link, channel.errored instanceof SalaError ? channel.errored : undefined);
     });
     this.emit('link.up', link);
     return link;
+  }
+
+  /** Traffic control, heartbeat and the link's own control messages (tickets, revocations). */
+  #serve(link: LiveLink): void {
+    const { messages } = link;
+    const perSecond = this.#options.messagesPerSecond ?? DEFAULTS.linkMessagesPerSecond;
+    const heartbeatMs = this.#options.heartbeatIntervalMs ?? DEFAULTS.linkHeartbeatIntervalMs;
+    const guard = guardInbound(messages, {
+      messagesPerSecond: perSecond,
+      burst: this.#options.messageBurst ?? DEFAULTS.linkMessageBurst,
+      idleTimeoutMs: heartbeatMs * 3,
+      onFlood: () => {
+        this.#log.warn('link.flood', { user: link.peer.user, session: link.peer.sid });
+        const error = new SalaError('SALA_E_RATE_LIMIT', `${link.peer.user} sent more than ${perSecond} messages a second; the link was closed.`);
+        sendQuietly(link, { type: 'error', code: error.code, message: error.message, retryAfterMs: 1_000 });
+        messages.destroy(error);
+      },
+    });
+    // Messages over the limit go no further than this listener: later ones are never handed on.
+    messages.on('message', (message) => {
+      if (guard.isFlooded) return;
+      if (message.type === 'link.ticket') this.#renewPeerTicket(link, message);
+      else if (message.type === 'revoked') this.emit('revoked', message.revocation, link);
+    });
+    const heartbeat = setInterval(() => {
+      messages.ping(undefined, { signal: AbortSignal.timeout(heartbeatMs) }).catch(() => undefined);
+    }, heartbeatMs);
+    heartbeat.unref();
+    messages.once('close', () => clearInterval(heartbeat));
+  }
+
+  /** Accepts a renewed ticket only for the same user, session and device key, signed by our server. */
+  #renewPeerTicket(link: LiveLink, message: MessageOf<'link.ticket'>): void {
+    const credentials = this.#options.credentials;
+    try {
+      const claims = verifyTicket(message.ticket, {
+        serverSigningKey: credentials.serverSigningKey,
+        nowMs: credentials.serverNow(),
+        expectedDhPk: link.peer.dhPk,
+        expectedUser: link.peer.user,
+        isRevoked: (sid) => credentials.isRevoked(sid),
+      });
+      if (claims.sid !== link.peer.sid || claims.generation < link.peer.generation) throw new Error('not a renewal of this session');
+      link.peer = claims;
+    } catch (err) {
+      this.#log.warn('link.ticket_refused', { user: link.peer.user, message: err instanceof Error ? err.message : String(err) });
+      link.messages.destroy(new SalaError('SALA_E_TICKET_INVALID', `${link.peer.user} presented an invalid renewed ticket; the link was closed.`));
+    }
+  }
+
+  /** Links whose peer's ticket ran out (no renewal arrived: the session ended) are closed. */
+  #dropExpired(): void {
+    const nowMs = this.#options.credentials.serverNow();
+    for (const link of this.#links.values()) {
+      if (nowMs - TICKET_CLOCK_SKEW_MS >= link.peer.notAfterMs) {
+        link.messages.destroy(new SalaError('SALA_E_TICKET_INVALID', `The session ticket of ${link.peer.user} expired; the link was closed.`));
+      }
+    }
   }
 
   /**
@@ -208,5 +318,14 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     const kept = initiatorOf(existing);
     const offered = initiatorOf(fresh);
     return kept !== offered && kept < offered;
+  }
+}
+
+function sendQuietly(link: PeerLink, message: WireMessage): void {
+  if (link.messages.isClosed) return;
+  try {
+    link.messages.send(message);
+  } catch {
+    // closing: the link's own close handling reports it
   }
 }

@@ -13,6 +13,7 @@
  *     → mdns.browsing { type }
  *     → mdns.ignored { name, fp, host, port, addresses } for each answer whose TXT fp is not the
  *       expected one (also after ready: the browser keeps running)
+ *     → mdns.unusable { name } for an answer candidateFrom drops (no name, port or IPv4 address)
  *     → mdns.found { name, fp, host, port, addresses } for the first matching answer, then
  *       connecting { host, port }, registered { user }, and
  *     → ready { user, sessionId, via: "mdns", host, port, serverFingerprint }
@@ -21,15 +22,26 @@
  *     → server.disconnected { sessionId }, server.reconnected { sessionId }, client.failed { code }
  *     → client.log { log, level, ...fields } for the client's `rendezvous.*` log lines (e.g.
  *       rendezvous.reconnect_scheduled, rendezvous.reconnect_failed)
- *     The client has no server address: it only learns it from `_sala-rendezvous._tcp` answers.
+ *     The client has no server address: it only learns it from `_sala-rendezvous._tcp` answers,
+ *     read by findServers' candidateFrom. It browses on after connecting (findServers stops at the
+ *     first answers) so a test can also see the answers it ignores.
  *     On stdin end it logs out (logout.done) and exits.
  */
-import { isIPv4 } from 'node:net';
 import type { Bonjour, Service } from 'bonjour-service';
-import { createBonjour } from '../../common/net/mdns.js';
-import { createLogger, fingerprintsEqual, generateIdentity, initCrypto, toSalaError, type DirectoryEntry, type LogFields, type Logger } from '../../common/index.js';
+import {
+  createBonjour,
+  createLogger,
+  generateIdentity,
+  initCrypto,
+  parseFingerprint,
+  RENDEZVOUS_SERVICE_TYPE,
+  toSalaError,
+  type DirectoryEntry,
+  type LogFields,
+  type Logger,
+} from '../../common/index.js';
+import { candidateFrom, type ServerCandidate } from '../../peer/discovery/index.js';
 import { registerAccount, RendezvousClient } from '../../peer/rendezvous/rendezvous-client.js';
-import { RENDEZVOUS_SERVICE_TYPE } from '../../rendezvous/mdns-advertiser.js';
 import { RendezvousServer } from '../../rendezvous/server.js';
 import { UsageError, argAt, emit, portArg, runProbe } from './probe-io.js';
 
@@ -89,37 +101,19 @@ async function server(argv: readonly string[]): Promise<() => Promise<void>> {
   return cleanup;
 }
 
-interface Answer {
-  readonly name: string;
-  readonly fp: string | null;
-  readonly host: string | null;
-  readonly port: number;
-  readonly addresses: readonly string[];
-}
+/** Largest number of A/AAAA addresses reported in a line (an answer is untrusted, even here). */
+const MAX_REPORTED_ADDRESSES = 16;
 
-/** The address to dial for an answer: an IPv4 A record of the service, else the responder's address. */
-function answerOf(service: Service): Answer {
-  const addresses = service.addresses ?? [];
-  const txt: unknown = service.txt;
-  const fpValue: unknown = typeof txt === 'object' && txt !== null ? (txt as Record<string, unknown>)['fp'] : undefined;
-  const fp = typeof fpValue === 'string' ? fpValue : null;
-  const host = addresses.find((address) => isIPv4(address)) ?? service.referer?.address ?? null;
-  return { name: service.name, fp, host, port: service.port, addresses };
-}
-
-function isExpected(fp: string | null, expectedFingerprint: string): boolean {
-  if (fp === null) return false;
-  try {
-    return fingerprintsEqual(fp, expectedFingerprint);
-  } catch {
-    return false; // not even shaped like a fingerprint
-  }
+/** What the probe reports of an answer: findServers' view of it plus the raw address list. */
+function reportOf(service: Service, candidate: ServerCandidate): Record<string, unknown> {
+  const addresses = Array.isArray(service.addresses) ? service.addresses.slice(0, MAX_REPORTED_ADDRESSES) : [];
+  return { name: candidate.name, fp: candidate.fingerprint ?? null, host: candidate.host, port: candidate.port, addresses };
 }
 
 async function client(argv: readonly string[]): Promise<() => Promise<void>> {
   const user = argAt(argv, 0, 'user');
   const password = argAt(argv, 1, 'password');
-  const expectedFingerprint = argAt(argv, 2, 'expectedFingerprint');
+  const expectedFingerprint = parseFingerprint(argAt(argv, 2, 'expectedFingerprint'));
   const interfaceAddress = argAt(argv, 3, 'interfaceAddress');
   const heartbeatText = argv[4];
   const heartbeatIntervalMs = heartbeatText === undefined ? undefined : Number(heartbeatText);
@@ -150,7 +144,7 @@ async function client(argv: readonly string[]): Promise<() => Promise<void>> {
     emitDirectory();
   };
 
-  const connect = async (answer: Answer & { host: string }): Promise<void> => {
+  const connect = async (answer: ServerCandidate): Promise<void> => {
     emit('connecting', { host: answer.host, port: answer.port });
     const server = { host: answer.host, port: answer.port, expectedFingerprint };
     const registered = await registerAccount({ ...server, user, password, identity });
@@ -186,20 +180,19 @@ async function client(argv: readonly string[]): Promise<() => Promise<void>> {
 
   const bonjour = bonjourOn(interfaceAddress);
   bonjour.find({ type: RENDEZVOUS_SERVICE_TYPE }, (service: Service) => {
-    const answer = answerOf(service);
-    if (!isExpected(answer.fp, expectedFingerprint)) {
-      emit('mdns.ignored', { ...answer });
+    const candidate = candidateFrom(service);
+    if (candidate === undefined) {
+      emit('mdns.unusable', { name: typeof service.name === 'string' ? service.name.slice(0, 64) : null });
+      return;
+    }
+    if (candidate.fingerprint !== expectedFingerprint) {
+      emit('mdns.ignored', reportOf(service, candidate));
       return;
     }
     if (isConnecting) return;
-    const { host } = answer;
-    if (host === null) {
-      emit('mdns.unusable', { ...answer });
-      return;
-    }
     isConnecting = true;
-    emit('mdns.found', { ...answer });
-    connect({ ...answer, host }).catch((err: unknown) => {
+    emit('mdns.found', reportOf(service, candidate));
+    connect(candidate).catch((err: unknown) => {
       const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', 'connect failed');
       emit('error', { message: error.message, code: error.code });
     });

@@ -20,7 +20,8 @@ import { AdminClient } from '../../../rendezvous/admin/admin-client.js';
 import type { DirectoryChange } from '../../../peer/rendezvous/rendezvous-client.js';
 import { rejectsWithSalaError } from '../../helpers/errors.js';
 import { login, newClient, register, startServer, tempDir, TEST_PASSWORD, trustOf } from '../../helpers/rendezvous.js';
-import { DataDirLock } from '../../../rendezvous/data-dir-lock.js';
+import { DataDirLock } from '../../../common/index.js';
+import { SERVER_LOCK } from '../../../rendezvous/server.js';
 import { usableEndpoints } from '../../../rendezvous/peer-connection.js';
 import type { LogRecord } from '../../../rendezvous/store/store.js';
 
@@ -499,8 +500,8 @@ describe('data directory lock', () => {
   it('takes over a stale lock that names this very process (a reused pid after a crash)', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'server.lock'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: 'then' }));
-    const lock = DataDirLock.acquire(dir);
-    expect(() => DataDirLock.acquire(dir)).toThrow(expect.objectContaining({ code: 'SALA_E_SERVER_RUNNING' }));
+    const lock = DataDirLock.acquire(dir, SERVER_LOCK);
+    expect(() => DataDirLock.acquire(dir, SERVER_LOCK)).toThrow(expect.objectContaining({ code: 'SALA_E_SERVER_RUNNING' }));
     lock.release();
   });
 });

@@ -88,6 +88,7 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
     { type: 'chat', id: 'm2', text: 'é'.repeat(32 * 1024), at: 2 },
   ],
   'chat.ack': [{ type: 'chat.ack', id: 'm1' }],
+  'link.ticket': [{ type: 'link.ticket', ticket: { body: Buffer.from([7]), sig: Buffer.alloc(64, 8) } }],
 };
 
 /** Buffers are compared as hex so a Buffer/Uint8Array class difference cannot hide a byte difference. */

@@ -1,27 +1,37 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { SalaError } from '../common/index.js';
+import { SalaError } from '../errors.js';
 
-const LOCK_FILE = 'server.lock';
 /** Lock files this process holds: its own pid in a lock file is proof of life only for these. */
 const heldLocks = new Set<string>();
 
+export interface DataDirLockOptions {
+  /** The lock file's name in the data dir (`server.lock`, `peer-alice.lock`). */
+  fileName: string;
+  /** The error for a lock held by a live process (SALA_E_SERVER_RUNNING, SALA_E_PEER_RUNNING). */
+  inUse: (owner: { pid: number } | undefined, dataDir: string, lockPath: string) => SalaError;
+}
+
 /**
- * One server per data dir: NeDB must never be written by two processes. The lock is a file made
- * with O_EXCL holding the owner's pid and host. A lock whose process is gone (a crashed server) is
- * taken over; one whose process is alive is refused with SALA_E_SERVER_RUNNING.
+ * One process per data dir (and role): NeDB must never be written by two processes. The lock is a
+ * file made with O_EXCL holding the owner's pid and host. A lock whose process is gone (a crash) is
+ * taken over; one whose process is alive is refused with the caller's error.
  */
 export class DataDirLock {
   readonly #path: string;
+  readonly #dataDir: string;
+  readonly #options: DataDirLockOptions;
   #isHeld = false;
 
-  private constructor(path: string) {
-    this.#path = path;
+  private constructor(dataDir: string, options: DataDirLockOptions) {
+    this.#dataDir = dataDir;
+    this.#options = options;
+    this.#path = join(dataDir, options.fileName);
   }
 
-  static acquire(dataDir: string): DataDirLock {
-    const lock = new DataDirLock(join(dataDir, LOCK_FILE));
+  static acquire(dataDir: string, options: DataDirLockOptions): DataDirLock {
+    const lock = new DataDirLock(dataDir, options);
     lock.#take(true);
     return lock;
   }
@@ -54,14 +64,9 @@ export class DataDirLock {
       }
     }
     const owner = readOwner(this.#path);
-    if (owner !== undefined && isAlive(owner, this.#path)) {
-      throw new SalaError(
-        'SALA_E_SERVER_RUNNING',
-        `Another Sala server (pid ${owner.pid}) is already running with the data directory ${this.#path.slice(0, -LOCK_FILE.length - 1)}. ` +
-          `Stop it first, or start this one with a different --data folder. If no Sala server is running, delete ${this.#path}.`,
-      );
-    }
-    if (!mayTakeOver) throw new SalaError('SALA_E_SERVER_RUNNING', 'Another server took the data directory at the same moment.');
+    if (owner !== undefined && isAlive(owner, this.#path)) throw this.#options.inUse(owner, this.#dataDir, this.#path);
+    // A racing starter took it between our unlink and our retry.
+    if (!mayTakeOver) throw this.#options.inUse(undefined, this.#dataDir, this.#path);
     // Stale: the server that made it is gone. Remove and retry once (a racing starter may win).
     try {
       unlinkSync(this.#path);
