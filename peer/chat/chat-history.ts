@@ -75,6 +75,18 @@ export class ChatHistory {
     return this.#parse(await this.#db.find({ peer, from, status: { $in: ['queued', 'sent'] } }).sort({ seq: 1 }));
   }
 
+  /** Everyone this device has a conversation with. */
+  async peers(): Promise<string[]> {
+    const documents = (await this.#db.find({}, { peer: 1 })) as unknown[];
+    return [...new Set(documents.map((doc) => parseShape({ peer: field.string({ maxBytes: 32 }) }, pick(doc, 'peer'), 'history').peer))];
+  }
+
+  /** The users our unacknowledged messages are waiting for. */
+  async pendingRecipients(from: string): Promise<string[]> {
+    const documents = (await this.#db.find({ from, status: { $in: ['queued', 'sent'] } }, { peer: 1 })) as unknown[];
+    return [...new Set(documents.map((doc) => parseShape({ peer: field.string({ maxBytes: 32 }) }, pick(doc, 'peer'), 'history').peer))];
+  }
+
   async close(): Promise<void> {
     await compactCollection(this.#db);
   }

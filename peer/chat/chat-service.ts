@@ -14,7 +14,7 @@ import type { ChatHistory, ChatRecord } from './chat-history.js';
 
 export interface ChatEvents {
   /** Accepted and stored; `status` says whether it already left (`sent`) or waits for a link (`queued`). */
-  sent: [{ id: string; to: string; status: 'queued' | 'sent' }];
+  sent: [{ id: string; to: string; status: 'queued' | 'sent'; ref?: string }];
   /** The recipient stored it (its ack arrived). Emitted once per message. */
   delivered: [{ id: string; to: string }];
   /** A message from another user, emitted once per id however often it is redelivered. */
@@ -50,8 +50,11 @@ export class ChatService extends EventEmitter<ChatEvents> {
     this.#log = options.logger ?? silentLogger;
   }
 
-  /** Validates, stores and (when a link is up) sends a message; resolves with its id. */
-  async send(to: string, text: string): Promise<{ id: string }> {
+  /**
+   * Validates, stores and (when a link is up) sends a message; resolves with its id. `ref` is the
+   * caller's tag, echoed in the `sent` event (which comes before any `delivered` for the id).
+   */
+  async send(to: string, text: string, options: { ref?: string | undefined } = {}): Promise<{ id: string; status: 'queued' | 'sent' }> {
     let recipient: string;
     try {
       recipient = normalizeUserName(to);
@@ -65,10 +68,10 @@ export class ChatService extends EventEmitter<ChatEvents> {
     }
     const id = randomUUID();
     await this.#options.history.add({ id, from: this.#options.me, to: recipient, peer: recipient, text, at: this.#options.now(), status: 'queued' });
-    const isLinked = this.#options.linkTo(recipient) !== undefined;
-    this.emit('sent', { id, to: recipient, status: isLinked ? 'sent' : 'queued' });
+    const status = this.#options.linkTo(recipient) !== undefined ? 'sent' : 'queued';
+    this.emit('sent', { id, to: recipient, status, ...(options.ref === undefined ? {} : { ref: options.ref }) });
     await this.flush(recipient);
-    return { id };
+    return { id, status };
   }
 
   /** Starts serving a new link: its chat messages and acks, then whatever waits for that user. */

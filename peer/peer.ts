@@ -1,0 +1,473 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import {
+  DataDirLock,
+  ensurePrivateDir,
+  fingerprint,
+  initCrypto,
+  loadOrCreateIdentity,
+  normalizeUserName,
+  SalaError,
+  silentLogger,
+  toSalaError,
+  verifyRevocation,
+  type Identity,
+  type Logger,
+  type MessageOf,
+  type SignedRevocation,
+} from '../common/index.js';
+import { ChatHistory, type ChatStatus } from './chat/chat-history.js';
+import { ChatService } from './chat/chat-service.js';
+import { DEVICE_KEY_FILE } from './device-identity.js';
+import { PeerDiscovery } from './discovery/index.js';
+import { LinkManager, type PeerLink } from './links/link-manager.js';
+import { endpointsToAnnounce, isMdnsUseful } from './listen-endpoints.js';
+import { Redialer } from './redialer.js';
+import { ActivityOutbox } from './rendezvous/activity-outbox.js';
+import { RendezvousClient, type ServerAddress } from './rendezvous/rendezvous-client.js';
+import { ServerPins } from './rendezvous/server-pins.js';
+import { PeerRoster, type PeerInfo } from './roster.js';
+import { chooseServer } from './server-selection.js';
+
+export interface PeerOptions {
+  user: string;
+  password: string;
+  /** The peer's data dir (device key, pins, history, activity outbox). */
+  dataDir: string;
+  /** The rendezvous server; found on the LAN by mDNS when absent. */
+  server?: ServerAddress | undefined;
+  /** `--server-key`: the code the server shows. */
+  serverKey?: string | undefined;
+  /** Asks a person to type the server's code on a first login (interactive mode only). */
+  askForCode?: (() => Promise<string | undefined>) | undefined;
+  /** False for `--no-mdns` (also off by itself when everything is on loopback). */
+  isMdnsEnabled?: boolean | undefined;
+  /** `--interface`: the LAN interface's address, for mDNS and the addresses announced. */
+  interfaceAddress?: string | undefined;
+  /** Where to accept direct links; all interfaces and an ephemeral port by default. */
+  listenHost?: string | undefined;
+  listenPort?: number | undefined;
+  logger?: Logger | undefined;
+  /** Tuning for tests and benchmarks; defaults from common/config. */
+  tuning?: PeerTuning | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PeerTuning {
+  heartbeatIntervalMs?: number;
+  linkHeartbeatIntervalMs?: number;
+  linkMessagesPerSecond?: number;
+  linkMessageBurst?: number;
+  reconnectBackoff?: { initialDelayMs: number; maxDelayMs: number; jitter: number };
+  redialInitialDelayMs?: number;
+  redialMaxDelayMs?: number;
+  serverDiscoveryTimeoutMs?: number;
+  mdnsTtlMs?: number;
+}
+
+export interface HistoryEntry {
+  id: string;
+  from: string;
+  to: string;
+  text: string;
+  /** ms since the epoch, the sender's server time. */
+  at: number;
+  status: ChatStatus;
+}
+
+export interface PeerEvents {
+  'peer.online': [{ user: string }];
+  'peer.offline': [{ user: string }];
+  /** Stored and on its way (`sent`), or waiting for a link to that user (`queued`). */
+  sent: [{ id: string; to: string; status: 'queued' | 'sent'; ref?: string }];
+  delivered: [{ id: string; to: string }];
+  message: [{ id: string; from: string; text: string; at: number }];
+  'link.up': [{ user: string; sessionId: string }];
+  'link.down': [{ user: string; sessionId: string; code: string | undefined }];
+  'server.disconnected': [];
+  'server.reconnected': [];
+  /** Something went wrong that does not end this peer (a link refused, mDNS trouble). */
+  warning: [{ code: string; message: string }];
+  /** This peer's session is over (kicked, account disabled, session expired): emitted once, then closed. */
+  error: [SalaError];
+}
+
+/** How long a send waits for a first link to an online user before queueing the message instead. */
+const FIRST_DIAL_TIMEOUT_MS = 3_000;
+/** How long one background attempt to reach a user may take. */
+const REDIAL_TIMEOUT_MS = 15_000;
+
+/** A user name to write to: a valid name that is not our own (SALA_E_UNKNOWN_USER otherwise). */
+function checkedRecipient(to: string): string {
+  try {
+    return normalizeUserName(to);
+  } catch {
+    throw new SalaError('SALA_E_UNKNOWN_USER', `"${to.slice(0, 40)}" is not a user name.`);
+  }
+}
+
+/** Where this peer keeps per-user files: one user's history never mixes with another's. */
+function userDir(dataDir: string, user: string): string {
+  return join(dataDir, 'users', user);
+}
+
+/**
+ * A logged-in Sala peer: its rendezvous session, its direct links, its mDNS presence, 1:1 chat and
+ * the activity log — one object with typed events that the CLI, the demo and the tests drive.
+ * Chat goes over direct encrypted links only; the server vouches for who is who (tickets) and keeps
+ * the directory, but never sees a message.
+ */
+export class Peer extends EventEmitter<PeerEvents> {
+  readonly user: string;
+  readonly sessionId: string;
+  readonly serverFingerprint: string;
+  readonly listen: { host: string; port: number };
+  readonly deviceFingerprint: string;
+  readonly #client: RendezvousClient;
+  readonly #links: LinkManager;
+  readonly #chat: ChatService;
+  readonly #history: ChatHistory;
+  readonly #discovery: PeerDiscovery;
+  readonly #roster: PeerRoster;
+  readonly #outbox: ActivityOutbox;
+  readonly #redialer: Redialer;
+  readonly #lock: DataDirLock;
+  /** Sessions the server revoked: their tickets are refused on links (shared with the LinkManager). */
+  readonly #revoked: Set<string>;
+  readonly #log: Logger;
+  /** Dials in progress on behalf of send(), one per user. */
+  readonly #linking = new Map<string, Promise<void>>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(parts: {
+    client: RendezvousClient;
+    links: LinkManager;
+    history: ChatHistory;
+    outbox: ActivityOutbox;
+    lock: DataDirLock;
+    identity: Identity;
+    options: PeerOptions;
+    listenHost: string;
+    revoked: Set<string>;
+  }) {
+    super();
+    const { client, links, options } = parts;
+    this.#client = client;
+    this.#links = links;
+    this.#history = parts.history;
+    this.#outbox = parts.outbox;
+    this.#lock = parts.lock;
+    this.#revoked = parts.revoked;
+    this.#log = options.logger ?? silentLogger;
+    this.user = client.user ?? normalizeUserName(options.user);
+    this.sessionId = client.sessionId ?? '';
+    this.serverFingerprint = client.serverFingerprint ?? '';
+    this.listen = { host: parts.listenHost, port: links.port };
+    this.deviceFingerprint = fingerprint(parts.identity.signing.publicKey);
+    this.#roster = new PeerRoster(this.user);
+    this.#chat = new ChatService({
+      me: this.user,
+      history: this.#history,
+      linkTo: (user) => this.#links.toUser(user),
+      now: () => this.#client.clock.now(),
+      logger: this.#log,
+    });
+    this.#redialer = new Redialer({
+      attempt: (user) => this.#reach(user),
+      ...(options.tuning?.redialInitialDelayMs === undefined ? {} : { initialDelayMs: options.tuning.redialInitialDelayMs }),
+      ...(options.tuning?.redialMaxDelayMs === undefined ? {} : { maxDelayMs: options.tuning.redialMaxDelayMs }),
+    });
+    const interfaceAddress = options.interfaceAddress;
+    this.#discovery = new PeerDiscovery({
+      user: this.user,
+      deviceFingerprint: this.deviceFingerprint,
+      port: links.port,
+      interfaceAddress,
+      isMdnsEnabled: (options.isMdnsEnabled ?? true) && isMdnsUseful(parts.listenHost, interfaceAddress),
+      logger: this.#log,
+      ttlMs: options.tuning?.mdnsTtlMs,
+    });
+  }
+
+  /**
+   * Logs in and starts everything: finds the server (mDNS unless given), checks its key, logs in,
+   * listens for links, announces itself, and delivers whatever waited in the outbox. Rejects with
+   * the login's SalaError (SALA_E_AUTH_FAILED, SALA_E_SESSION_LIMIT, SALA_E_SERVER_KEY_MISMATCH…).
+   */
+  static async connect(options: PeerOptions): Promise<Peer> {
+    await initCrypto();
+    options.signal?.throwIfAborted();
+    const user = normalizeUserName(options.user);
+    ensurePrivateDir(options.dataDir);
+    const lock = DataDirLock.acquire(options.dataDir, peerLock(user));
+    const cleanups: (() => Promise<void> | void)[] = [() => lock.release()];
+    try {
+      const { identity } = loadOrCreateIdentity(join(options.dataDir, DEVICE_KEY_FILE));
+      const pins = new ServerPins(options.dataDir);
+      const server = await chooseServer({
+        server: options.server,
+        isMdnsEnabled: options.isMdnsEnabled,
+        pins,
+        identity,
+        serverKey: options.serverKey,
+        askForCode: options.askForCode,
+        interfaceAddress: options.interfaceAddress,
+        timeoutMs: options.tuning?.serverDiscoveryTimeoutMs,
+        signal: options.signal,
+        logger: options.logger,
+      });
+      const dir = userDir(options.dataDir, user);
+      ensurePrivateDir(dir);
+      const history = await ChatHistory.open(dir, options.logger ?? silentLogger);
+      cleanups.push(() => history.close());
+      const outbox = new ActivityOutbox({ path: join(dir, 'activity-outbox.json'), ...(options.logger === undefined ? {} : { logger: options.logger }) });
+      const client = new RendezvousClient({
+        ...server,
+        user,
+        identity,
+        outbox,
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+        ...(options.tuning?.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.tuning.heartbeatIntervalMs }),
+        ...(options.tuning?.reconnectBackoff === undefined ? {} : { backoff: options.tuning.reconnectBackoff }),
+      });
+      const welcome = await client.login(options.password, options.signal === undefined ? {} : { signal: options.signal });
+      cleanups.push(() => client.logout());
+      if (client.serverFingerprint !== undefined) pins.remember(client.serverFingerprint, server.host, server.port);
+
+      const listenHost = options.listenHost ?? '0.0.0.0';
+      const serverSigningKey = client.serverSigningKey;
+      if (serverSigningKey === undefined) throw new SalaError('SALA_E_HANDSHAKE_FAILED', 'The server did not prove its signing key.');
+      const revoked = new Set<string>();
+      const links = await LinkManager.listen({
+        credentials: {
+          identity,
+          ticket: () => {
+            const ticket = client.ticket;
+            if (ticket === undefined) throw new SalaError('SALA_E_TICKET_INVALID', 'This peer has no session ticket.');
+            return ticket;
+          },
+          serverSigningKey,
+          serverNow: () => client.clock.now(),
+          isRevoked: (sid) => revoked.has(sid),
+        },
+        mySessionId: () => welcome.sessionId,
+        host: listenHost,
+        ...(options.listenPort === undefined ? {} : { port: options.listenPort }),
+        ...(options.tuning?.linkHeartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.tuning.linkHeartbeatIntervalMs }),
+        ...(options.tuning?.linkMessagesPerSecond === undefined ? {} : { messagesPerSecond: options.tuning.linkMessagesPerSecond }),
+        ...(options.tuning?.linkMessageBurst === undefined ? {} : { messageBurst: options.tuning.linkMessageBurst }),
+        ...(options.logger === undefined ? {} : { logger: options.logger }),
+      });
+      const peer = new Peer({ client, links, history, outbox, lock, identity, options, listenHost, revoked });
+      await peer.#start(welcome, options);
+      return peer;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) {
+        try {
+          await cleanup();
+        } catch {
+          // the original failure is the one to report
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Every other known user, online or not (CONTRACT.md `peers`). */
+  peers(): PeerInfo[] {
+    return this.#roster.list();
+  }
+
+  /**
+   * Stores and sends a 1:1 message; resolves with its id once stored. It is delivered over a direct
+   * link — now if the user is reachable, else as soon as they are (queued, in order, once).
+   */
+  async send(to: string, text: string, options: { ref?: string | undefined } = {}): Promise<{ id: string; status: 'queued' | 'sent' }> {
+    this.#checkOpen();
+    const recipient = checkedRecipient(to);
+    // An online user is dialled first (one dial shared by concurrent sends, which keep their order),
+    // so `sent` means on the wire; an unreachable one gets the message queued for later.
+    if (this.#links.toUser(recipient) === undefined && this.#roster.isOnline(recipient)) await this.#linkTo(recipient);
+    const result = await this.#chat.send(recipient, text, options);
+    this.#record('message.sent', `to=${recipient} id=${result.id} bytes=${Buffer.byteLength(text, 'utf8')}`);
+    if (this.#links.toUser(recipient) === undefined) this.#redialer.poke(recipient);
+    return result;
+  }
+
+  /** The conversation with `user`, oldest first, from this device's history. */
+  async history(user: string): Promise<HistoryEntry[]> {
+    this.#checkOpen();
+    const records = await this.#chat.history(user);
+    return records.map(({ id, from, to, text, at, status }) => ({ id, from, to, text, at, status }));
+  }
+
+  /** Logs out (the session slot is free at once), closes every link and stops. */
+  quit(): Promise<void> {
+    return this.#shutdown(true);
+  }
+
+  /** Stops without logging out: the server keeps the session for its grace period (a crash, for tests). */
+  close(): Promise<void> {
+    return this.#shutdown(false);
+  }
+
+  async #start(welcome: MessageOf<'welcome'>, options: PeerOptions): Promise<void> {
+    const client = this.#client;
+    this.#addRevocations(welcome.revoked);
+    for (const user of await this.#history.peers()) this.#roster.remember(user);
+    this.#roster.resetDirectory(welcome.directory);
+    this.#roster.on('peer.online', (event) => this.emit('peer.online', event));
+    this.#roster.on('peer.offline', (event) => this.emit('peer.offline', event));
+    this.#roster.on('peer.sighted', ({ user }) => this.#onSighted(user));
+
+    client.on('welcome', (again) => {
+      this.#addRevocations(again.revoked);
+      this.#roster.resetDirectory(again.directory);
+    });
+    client.on('directory', (change) => this.#roster.applyDirectory(change.online, change.offline));
+    client.on('ticket', () => this.#links.pushTicket());
+    client.on('revoked', (revocation) => this.#onRevocation(revocation, undefined));
+    client.on('server.disconnected', () => this.emit('server.disconnected'));
+    client.on('server.reconnected', () => this.emit('server.reconnected'));
+    client.on('error', (error) => {
+      this.emit('error', error);
+      void this.close();
+    });
+
+    this.#links.on('link.up', (link) => this.#onLinkUp(link));
+    this.#links.on('link.down', (link, error) => this.#onLinkDown(link, error));
+    this.#links.on('revoked', (revocation, from) => this.#onRevocation(revocation, from));
+
+    this.#chat.on('sent', (event) => this.emit('sent', event));
+    this.#chat.on('delivered', (event) => this.emit('delivered', event));
+    this.#chat.on('message', (event) => {
+      this.#record('message.received', `from=${event.from} id=${event.id} bytes=${Buffer.byteLength(event.text, 'utf8')}`);
+      this.emit('message', event);
+    });
+
+    this.#discovery.on('peer.seen', (seen) => this.#roster.mdnsSeen(seen));
+    this.#discovery.on('peer.gone', (gone) => this.#roster.mdnsGone(gone));
+    this.#discovery.on('warning', ({ message }) => this.emit('warning', { code: 'SALA_E_DISCOVERY_FAILED', message }));
+
+    client.announce(endpointsToAnnounce(this.listen.host, this.listen.port, { interfaceAddress: options.interfaceAddress }));
+    this.#discovery.start();
+    // What waited in the outbox from an earlier run goes to whoever is reachable.
+    for (const user of await this.#history.pendingRecipients(this.user)) this.#redialer.poke(user);
+  }
+
+  #onSighted(user: string): void {
+    if (this.#links.toUser(user) !== undefined) return;
+    void this.#hasPending(user).then((isPending) => {
+      if (isPending) this.#redialer.poke(user);
+    });
+  }
+
+  /** One attempt to reach `user`: true when linked or when nothing waits for them any more. */
+  async #reach(user: string): Promise<boolean> {
+    if (this.#closing !== undefined) return true;
+    if (this.#links.toUser(user) !== undefined) return true;
+    if (!(await this.#hasPending(user))) return true;
+    return this.#dial(user, REDIAL_TIMEOUT_MS);
+  }
+
+  #linkTo(user: string): Promise<void> {
+    let linking = this.#linking.get(user);
+    if (linking === undefined) {
+      linking = this.#dial(user, FIRST_DIAL_TIMEOUT_MS).then(() => undefined).finally(() => this.#linking.delete(user));
+      this.#linking.set(user, linking);
+    }
+    return linking;
+  }
+
+  /** Tries each known device of `user` once; true when a link is up. */
+  async #dial(user: string, timeoutMs: number): Promise<boolean> {
+    for (const target of this.#roster.targets(user)) {
+      try {
+        await this.#links.connect(user, target.sessionId, target.endpoints, { signal: AbortSignal.timeout(timeoutMs) });
+        return true;
+      } catch (err) {
+        const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`);
+        this.#log.info('peer.dial_failed', { user, code: error.code });
+        if (error.code === 'SALA_E_TICKET_INVALID') this.emit('warning', { code: error.code, message: `${user}: ${error.message}` });
+      }
+    }
+    return false;
+  }
+
+  async #hasPending(user: string): Promise<boolean> {
+    return (await this.#history.unacknowledged(user, this.user)).length > 0;
+  }
+
+  #onLinkUp(link: PeerLink): void {
+    const { user, sid } = link.peer;
+    this.#redialer.forget(user);
+    this.#record('link.up', `peer=${user} session=${sid} dir=${link.isInitiator ? 'out' : 'in'}`);
+    this.emit('link.up', { user, sessionId: sid });
+    void this.#chat.attach(link);
+  }
+
+  #onLinkDown(link: PeerLink, error: SalaError | undefined): void {
+    const { user, sid } = link.peer;
+    this.#record('link.down', `peer=${user} session=${sid}${error === undefined ? '' : ` code=${error.code}`}`);
+    this.emit('link.down', { user, sessionId: sid, code: error?.code });
+    if (this.#closing !== undefined) return;
+    // Another of the user's devices may still be linked; else keep trying while messages wait.
+    if (this.#links.toUser(user) === undefined) this.#onSighted(user);
+  }
+
+  #addRevocations(revocations: readonly SignedRevocation[]): void {
+    for (const revocation of revocations) this.#onRevocation(revocation, undefined);
+  }
+
+  /** A revocation from our server or passed on by a peer: checked, applied, and passed on once. */
+  #onRevocation(revocation: SignedRevocation, from: PeerLink | undefined): void {
+    const signingKey = this.#client.serverSigningKey;
+    if (signingKey === undefined) return;
+    let sessionId: string;
+    try {
+      sessionId = verifyRevocation(revocation, signingKey).sessionId;
+    } catch {
+      if (from !== undefined) this.#log.warn('peer.bad_revocation', { user: from.peer.user });
+      return;
+    }
+    if (this.#revoked.has(sessionId)) return;
+    if (this.#revoked.size >= 10_000) this.#revoked.clear(); // tickets expire within the hour anyway
+    this.#revoked.add(sessionId);
+    this.#links.drop(sessionId, new SalaError('SALA_E_TICKET_INVALID', 'That session was revoked by the server.'));
+    this.#links.forwardRevocation(revocation, from);
+  }
+
+  #record(event: string, detail: string): void {
+    this.#outbox.record(event, detail, this.#client.clock.now());
+    this.#client.flushActivity();
+  }
+
+  #checkOpen(): void {
+    if (this.#closing !== undefined) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'This peer has quit.');
+  }
+
+  #shutdown(isLogout: boolean): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#redialer.close();
+      await Promise.allSettled([this.#discovery.close(), this.#links.close()]);
+      if (isLogout) await this.#client.logout();
+      else this.#client.close();
+      await this.#history.close();
+      this.#outbox.flush();
+      this.#lock.release();
+    })();
+    return this.#closing;
+  }
+}
+
+function peerLock(user: string) {
+  return {
+    fileName: `peer-${user}.lock`,
+    inUse: (owner: { pid: number } | undefined, dataDir: string) =>
+      new SalaError(
+        'SALA_E_PEER_RUNNING',
+        `Sala is already running for ${user} with the data directory ${dataDir}${owner === undefined ? '' : ` (pid ${owner.pid})`}. ` +
+          'Use that window, or quit it first.',
+      ),
+  };
+}

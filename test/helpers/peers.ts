@@ -1,0 +1,32 @@
+import { onTestFinished } from 'vitest';
+import { Peer, type PeerOptions } from '../../peer/peer.js';
+import type { RendezvousServer } from '../../rendezvous/server.js';
+import { tempDir, TEST_PASSWORD } from './rendezvous.js';
+
+/** Short timers so reconnection and redial happen within a test's budget. */
+export const FAST_PEER_TUNING = Object.freeze({
+  reconnectBackoff: { initialDelayMs: 50, maxDelayMs: 500, jitter: 0.2 },
+  redialInitialDelayMs: 50,
+  redialMaxDelayMs: 500,
+});
+
+/**
+ * A logged-in Peer on 127.0.0.1 (mDNS off, as on any loopback setup) against a test server, with
+ * its own temp data dir unless given; closed (not logged out) when the test ends.
+ */
+export async function startPeer(server: RendezvousServer | { port: number }, user: string, options: Partial<PeerOptions> = {}): Promise<Peer> {
+  const port = 'info' in server ? server.info.port : server.port;
+  const peer = await Peer.connect({
+    user,
+    password: TEST_PASSWORD,
+    dataDir: tempDir(`sala-peer-${user}-`),
+    server: { host: '127.0.0.1', port },
+    isMdnsEnabled: false,
+    listenHost: '127.0.0.1',
+    tuning: FAST_PEER_TUNING,
+    ...options,
+  });
+  peer.on('error', () => undefined);
+  onTestFinished(() => peer.close());
+  return peer;
+}
