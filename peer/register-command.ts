@@ -5,8 +5,8 @@ import { initCrypto, loadOrCreateIdentity, resolveDataDir, SalaError } from '../
 import { addConnectionOptions, parseServerAddress, type ConnectionOptions } from './connection-options.js';
 import { DEVICE_KEY_FILE } from './device-identity.js';
 import { registerAccount } from './rendezvous/rendezvous-client.js';
+import { chooseServer } from './server-selection.js';
 import { ServerPins } from './rendezvous/server-pins.js';
-import { decideServerTrust } from './rendezvous/server-trust.js';
 import { promptForServerCode } from './prompts.js';
 
 interface RegisterOptions extends ConnectionOptions {
@@ -39,32 +39,26 @@ export function addRegisterCommand(program: Command): void {
 
 async function register(options: RegisterOptions): Promise<{ user: string; fingerprint: string }> {
   await initCrypto();
-  if (options.server === undefined) {
-    throw new SalaError(
-      'SALA_E_CONFIG_INVALID',
-      'Give the server with --server HOST:PORT (finding it on the LAN by mDNS is not available for registration yet).',
-    );
-  }
-  const { host, port } = parseServerAddress(options.server);
   const dataDir = resolveDataDir('peer', { flag: options.data });
   const { identity } = loadOrCreateIdentity(join(dataDir, DEVICE_KEY_FILE));
   const pins = new ServerPins(dataDir);
   const isInteractive = options.json !== true && process.stdin.isTTY;
-  const trust = await decideServerTrust({
-    host,
-    port,
+  const server = await chooseServer({
+    server: options.server === undefined ? undefined : parseServerAddress(options.server),
+    isMdnsEnabled: options.mdns,
     pins,
     identity,
     serverKey: options.serverKey,
     askForCode: isInteractive ? promptForServerCode : undefined,
   });
+  const { host, port } = server;
   const password = await readPassword({
     passwordStdin: options.passwordStdin,
     passwordFile: options.passwordFile,
     prompt: `Choose a password for ${options.user}`,
     confirm: true,
   });
-  const result = await registerAccount({ host, port, ...trust, user: options.user, password, identity });
+  const result = await registerAccount({ ...server, user: options.user, password, identity });
   pins.remember(result.fingerprint, host, port);
   return result;
 }

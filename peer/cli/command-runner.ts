@@ -1,0 +1,50 @@
+import { normalizeUserName, SalaError } from '../../common/index.js';
+import type { HistoryEntry, Peer } from '../peer.js';
+import type { PeerInfo } from '../roster.js';
+import type { ChatCommand } from './chat-commands.js';
+
+/** What a command answers with, besides the events the Peer emits on its own (sent, delivered…). */
+export type CommandAnswer =
+  | { kind: 'peers'; peers: PeerInfo[] }
+  | { kind: 'history'; with: string; messages: HistoryEntry[] }
+  | { kind: 'queued'; id: string; to: string }
+  | { kind: 'quit' }
+  | { kind: 'none' };
+
+const FILES_LATER = 'File transfer is not part of this version of Sala yet; send the file another way for now.';
+const GROUPS_LATER = 'Group chat is not part of this version of Sala yet; use 1:1 messages for now.';
+
+/**
+ * Runs one command (JSON line or slash command) against the Peer. Both CLI modes use it, so they
+ * behave alike; only their output differs. Failures reject with a SalaError carrying the code.
+ */
+export async function runChatCommand(peer: Peer, command: ChatCommand): Promise<CommandAnswer> {
+  switch (command.cmd) {
+    case 'peers':
+      return { kind: 'peers', peers: peer.peers() };
+    case 'send': {
+      // The `sent` event (with the ref) comes from the Peer, before any `delivered`.
+      const { id, status } = await peer.send(command.to, command.text, { ref: command.ref });
+      return status === 'queued' ? { kind: 'queued', id, to: command.to } : { kind: 'none' };
+    }
+    case 'history':
+      return { kind: 'history', with: normalizeUserName(command.with), messages: await peer.history(command.with) };
+    case 'quit':
+      return { kind: 'quit' };
+    case 'sendFile':
+    case 'acceptFile':
+    case 'declineFile':
+    case 'cancelFile':
+      throw new SalaError('SALA_E_COMMAND_UNSUPPORTED', FILES_LATER);
+    case 'join':
+    case 'leave':
+    case 'groupSend':
+      throw new SalaError('SALA_E_COMMAND_UNSUPPORTED', GROUPS_LATER);
+    default:
+      return assertNever(command);
+  }
+}
+
+function assertNever(value: never): never {
+  throw new SalaError('SALA_E_COMMAND_INVALID', `Unknown command ${JSON.stringify(value)}.`);
+}

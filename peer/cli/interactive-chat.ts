@@ -1,0 +1,109 @@
+import { normalizeUserName, toSalaError, type SalaError } from '../../common/index.js';
+import { onStopSignals } from '../chat-command.js';
+import type { HistoryEntry, Peer } from '../peer.js';
+import type { PeerInfo } from '../roster.js';
+import { HELP_TEXT, parseSlashCommand } from './chat-commands.js';
+import { ChatTerminal } from './chat-terminal.js';
+import { runChatCommand } from './command-runner.js';
+
+/**
+ * The interactive chat: a prompt with the slash commands of CONTRACT.md, and everything that
+ * happens printed above it without breaking the line being typed. After `/msg bob …`, plain lines
+ * go to bob too (the prompt shows it). Ctrl+C, Ctrl+D and /quit log out; resolves with the exit code.
+ */
+export async function runInteractive(peer: Peer): Promise<number> {
+  const terminal = new ChatTerminal({ prompt: `${peer.user}>` });
+  let talkingTo: string | undefined;
+  let exitCode = 0;
+  const texts = new Map<string, string>(); // our message ids → the start of their text, for "delivered"
+
+  terminal.print(
+    `Logged in as ${peer.user} (server ${peer.serverFingerprint}); accepting direct links on ${peer.listen.host}:${peer.listen.port}.\n` +
+      'Type /help for the commands, /msg USER TEXT to write to someone, /quit to leave.',
+    'info',
+  );
+  const online = peer.peers().filter((p) => p.online);
+  terminal.print(online.length === 0 ? 'Nobody else is online yet.' : `Online: ${online.map((p) => p.user).join(', ')}`, 'muted');
+
+  peer.on('peer.online', ({ user }) => terminal.print(`* ${user} is online`, 'muted'));
+  peer.on('peer.offline', ({ user }) => terminal.print(`* ${user} went offline`, 'muted'));
+  peer.on('message', (m) => terminal.print(`[${clock(m.at)}] ${m.from}: ${m.text}`));
+  peer.on('sent', ({ id, to, status }) => {
+    if (status === 'queued') terminal.print(`  (${to} is not reachable right now; the message waits and goes when they are back)`, 'muted');
+    void id;
+  });
+  peer.on('delivered', ({ id, to }) => {
+    const text = texts.get(id);
+    texts.delete(id);
+    terminal.print(`  ✓ delivered to ${to}${text === undefined ? '' : `: ${text}`}`, 'success');
+  });
+  peer.on('server.disconnected', () => terminal.print('Lost the connection to the server; reconnecting. Chats with linked peers go on.', 'warning'));
+  peer.on('server.reconnected', () => terminal.print('Connected to the server again.', 'info'));
+  peer.on('warning', ({ message }) => terminal.print(message, 'warning'));
+  peer.once('error', (error: SalaError) => {
+    exitCode = 1;
+    terminal.print(`${error.code}: ${error.message}`, 'error');
+    terminal.close();
+  });
+  onStopSignals(() => terminal.close());
+
+  for await (const line of terminal.lines()) {
+    let command;
+    try {
+      command = parseSlashCommand(line, talkingTo === undefined ? {} : { defaultTo: talkingTo });
+    } catch (err) {
+      terminal.print(toSalaError(err, 'SALA_E_COMMAND_INVALID', 'That command could not be read.').message, 'error');
+      continue;
+    }
+    if (command === undefined) continue;
+    if (command.cmd === 'help') {
+      terminal.print(HELP_TEXT, 'info');
+      continue;
+    }
+    if (command.cmd === 'quit') break;
+    try {
+      const answer = await runChatCommand(peer, command);
+      if (command.cmd === 'send') {
+        talkingTo = normalizeUserName(command.to);
+        terminal.setPrompt(`${peer.user}→${talkingTo}>`);
+      }
+      if (answer.kind === 'peers') terminal.print(formatPeers(answer.peers));
+      else if (answer.kind === 'history') terminal.print(formatHistory(answer.with, answer.messages));
+      else if (answer.kind === 'queued' || command.cmd === 'send') {
+        // remembered so "delivered" can say which message arrived
+      }
+    } catch (err) {
+      const error = toSalaError(err, 'SALA_E_COMMAND_INVALID', 'The command failed.');
+      terminal.print(`${error.code}: ${error.message}`, 'error');
+    }
+  }
+  terminal.close();
+  if (exitCode === 0) {
+    process.stderr.write('Logging out…\n');
+    await peer.quit();
+  } else {
+    await peer.close();
+  }
+  void texts;
+  return exitCode;
+}
+
+function clock(atMs: number): string {
+  return new Date(atMs).toTimeString().slice(0, 5);
+}
+
+export function formatPeers(peers: readonly PeerInfo[]): string {
+  if (peers.length === 0) return 'No other users known yet.';
+  return peers
+    .map((p) => `  ${p.online ? '●' : '○'} ${p.user.padEnd(20)} ${p.online ? `online via ${p.via.join(' + ')}` : 'offline'}${p.addresses.length > 0 ? `  ${p.addresses.join(', ')}` : ''}`)
+    .join('\n');
+}
+
+export function formatHistory(withUser: string, messages: readonly HistoryEntry[]): string {
+  if (messages.length === 0) return `No messages with ${withUser} yet.`;
+  const lines = messages.map((m) => {
+    const mark = m.status === 'delivered' ? ' ✓' : m.status === 'queued' || m.status === 'sent' ? ' (not delivered yet)' : '';
+    return `  [${new Date(m.at).toISOString().slice(0, 16).replace('T', ' ')}] ${m.from}: ${m.text}${mark}`;
+  });
+  return [`History with ${withUser}:`, ...lines].join('\n');
+}
