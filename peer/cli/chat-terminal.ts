@@ -1,11 +1,21 @@
-import type { EventEmitter } from 'node:events';
 import { createInterface, emitKeypressEvents, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import enquirer from 'enquirer';
+import { LinePrompt, type KeyEvent } from './line-prompt.js';
+import { CSI, formatProgressLine, sanitizeForTerminal, styleTone, type PrintTone } from './terminal-format.js';
+
+// The text helpers were first exported from here; importers of this module keep finding them.
+export {
+  formatByteProgress,
+  formatProgressLine,
+  renderProgressBar,
+  sanitizeForTerminal,
+  type PrintTone,
+} from './terminal-format.js';
 
 /**
- * The interactive screen of `sala chat`: an enquirer input line at the bottom, output printed above
- * it, and one progress bar per running transfer between the two.
+ * The interactive screen of `sala chat`: an enquirer input line at the bottom (LinePrompt, in
+ * line-prompt.ts), output printed above it, and one progress bar per running transfer between the
+ * two.
  *
  * How printing above the prompt works. The bottom of the screen is a "live region": the bar rows we
  * drew, then the prompt rows enquirer drew. enquirer records everything a prompt wrote since its
@@ -16,329 +26,15 @@ import enquirer from 'enquirer';
  * again; `render()` redraws the prompt from its state (input and cursor), so half-typed text comes
  * back intact. Every erase-and-write step is synchronous, so it cannot interleave with a render.
  *
- * What we take over from enquirer, and why:
- * - One prompt lives for the whole session; `submit()` is overridden to hand the line on and reset
- *   the input instead of closing. enquirer's one-prompt-per-answer model would drop keys typed (or
- *   pasted) between two prompts: each prompt removes its keypress listener on close.
- * - Key input: `start()` is a no-op and this class feeds `keypress` events itself. enquirer's
- *   listener also creates a terminal-mode readline interface that keeps its own copy of the line
- *   and closes itself (pausing stdin) on Ctrl+D when *its* copy is empty, which can differ from
- *   the prompt's; it also refuses streams that are not process.stdin or a TTY.
- * - `cursorHide()`: enquirer hides the cursor on every render (it draws its own) and each call adds
- *   a listener plus process-wide SIGINT/SIGTERM handlers that call process.exit(). We hide it once
- *   and show it again in close() (or at process exit), leaving signals to the CLI.
- * - Renders are coalesced per tick, so a paste redraws once, not once per character.
+ * This class feeds the prompt its `keypress` events and owns raw mode and the cursor's restoration;
+ * line-prompt.ts says what is taken over from enquirer and why.
  *
  * When input or output is not a TTY there is no prompt: lines are read with node:readline and
  * print() writes plain lines (no escape codes unless output is a TTY with colours).
  */
 
-// ---------------------------------------------------------------------------------------------
-// Pure helpers
-
-/**
- * Makes untrusted text (messages, file names from other peers) safe to write to a terminal: C0
- * controls, DEL and C1 controls become visible symbols, so a peer cannot move the cursor, recolour
- * the screen, set the title or reach the clipboard with escape sequences. Keeps `\n` and `\t`
- * unless `isSingleLine`.
- */
-export function sanitizeForTerminal(text: string, options: { isSingleLine?: boolean } = {}): string {
-  const isSingleLine = options.isSingleLine === true;
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/gu, (ch) => {
-    const code = ch.charCodeAt(0);
-    if (code === 0x0a) return isSingleLine ? '\u2424' : ch;
-    if (code === 0x09) return isSingleLine ? ' ' : ch;
-    if (code < 0x20) return String.fromCharCode(0x2400 + code); // Control Pictures: ␛ for ESC
-    if (code === 0x7f) return '\u2421';
-    return '\ufffd';
-  });
-}
-
-/** `[#####-----] 48%`: `width` cells between the brackets; the percentage is floored. */
-export function renderProgressBar(bytes: number, total: number, width: number): string {
-  const cells = Number.isFinite(width) ? Math.max(1, Math.floor(width)) : 1;
-  const ratio = progressRatio(bytes, total);
-  const filled = Math.floor(ratio * cells);
-  const percent = Math.floor(ratio * 100);
-  return `[${'#'.repeat(filled)}${'-'.repeat(cells - filled)}] ${percent}%`;
-}
-
-function progressRatio(bytes: number, total: number): number {
-  if (!Number.isFinite(total) || total <= 0) return 1; // an empty file is complete at once
-  if (!Number.isFinite(bytes) || bytes <= 0) return 0;
-  return Math.min(bytes / total, 1);
-}
-
-const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
-
-/** `1.2/2.5 MiB`: both numbers in the unit that suits `total`. */
-export function formatByteProgress(bytes: number, total: number): string {
-  const safeTotal = Number.isFinite(total) && total > 0 ? total : 0;
-  const safeBytes = Number.isFinite(bytes) && bytes > 0 ? Math.min(bytes, safeTotal) : 0;
-  let exponent = 0;
-  while (exponent < BYTE_UNITS.length - 1 && safeTotal >= 1024 ** (exponent + 1)) exponent += 1;
-  const unit = BYTE_UNITS[exponent] ?? 'B';
-  if (exponent === 0) return `${safeBytes}/${safeTotal} B`;
-  const scale = 1024 ** exponent;
-  return `${(safeBytes / scale).toFixed(1)}/${(safeTotal / scale).toFixed(1)} ${unit}`;
-}
-
-/**
- * One progress row, at most `columns` characters: `[#####-----] 48% report.pdf 1.2/2.5 MiB`.
- * The label is shortened with "…" first; it is sanitised here, so callers pass names as received.
- */
-export function formatProgressLine(label: string, bytes: number, total: number, columns: number): string {
-  const maxChars = Math.max(10, Math.floor(columns));
-  const bar = renderProgressBar(bytes, total, maxChars >= 60 ? 20 : 10);
-  const sizes = formatByteProgress(bytes, total);
-  const room = maxChars - bar.length - sizes.length - 2;
-  const chars = [...sanitizeForTerminal(label, { isSingleLine: true })];
-  if (room < 2) return truncate(`${bar} ${sizes}`, maxChars);
-  const shown = chars.length <= room ? chars.join('') : `${chars.slice(0, room - 1).join('')}…`;
-  return `${bar} ${shown} ${sizes}`;
-}
-
-function truncate(text: string, maxChars: number): string {
-  const chars = [...text];
-  return chars.length <= maxChars ? text : `${chars.slice(0, maxChars - 1).join('')}…`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The enquirer prompt
-
-const CSI = '\u001b[';
-const HIDE_CURSOR = `${CSI}?25l`;
-const SHOW_CURSOR = `${CSI}?25h`;
 /** Cursor to the start of the previous row, then erase that row. */
 const ERASE_ROW_ABOVE = `${CSI}1F${CSI}2K`;
-
-export type PrintTone = 'plain' | 'muted' | 'info' | 'success' | 'warning' | 'error';
-
-const TONE_CODES: Readonly<Record<Exclude<PrintTone, 'plain'>, readonly [string, string]>> = Object.freeze({
-  muted: [`${CSI}2m`, `${CSI}22m`],
-  info: [`${CSI}36m`, `${CSI}39m`],
-  success: [`${CSI}32m`, `${CSI}39m`],
-  warning: [`${CSI}33m`, `${CSI}39m`],
-  error: [`${CSI}31m`, `${CSI}39m`],
-});
-
-/** A readline `keypress` event, as enquirer also understands it. */
-interface KeyEvent {
-  name?: string | undefined;
-  sequence?: string | undefined;
-  ctrl?: boolean | undefined;
-  meta?: boolean | undefined;
-  shift?: boolean | undefined;
-  code?: string | undefined;
-}
-
-/** The part of enquirer's StringPrompt (lib/types/string.js, lib/prompt.js) this file relies on. */
-interface EnquirerStringPrompt extends EventEmitter {
-  readonly state: { buffer: string };
-  readonly stdout: Writable;
-  input: string;
-  cursor: number;
-  keypress(input: string | undefined, key?: KeyEvent): Promise<void>;
-  render(): Promise<void>;
-  clear(lines?: number): void;
-  write(text: string): void;
-  run(): Promise<unknown>;
-  alert(): void;
-  start(): void;
-  cursorHide(): void;
-  prefix(): Promise<string>;
-  separator(): Promise<string>;
-  message(): Promise<string>;
-  header(): Promise<string>;
-  footer(): Promise<string>;
-  hint(): Promise<string>;
-  submit(): Promise<void>;
-  cancel(err?: unknown): Promise<void>;
-  last(): void;
-}
-
-type EnquirerStringPromptClass = new (options: Record<string, unknown>) => EnquirerStringPrompt;
-
-// enquirer's typings declare only the base Prompt; Input exists at runtime (index.js `define`).
-const EnquirerInput = (enquirer as unknown as { Input: EnquirerStringPromptClass }).Input;
-
-interface LinePromptHooks {
-  promptText(): string;
-  isColor: boolean;
-  onLine(line: string): void;
-  onEnd(reason: 'eof' | 'interrupt'): void;
-}
-
-const MAX_HISTORY_LINES = 100;
-
-class LinePrompt extends EnquirerInput {
-  readonly #hooks: LinePromptHooks;
-  readonly #history: string[] = [];
-  #historyIndex = 0;
-  #draft = '';
-  #pendingRender: Promise<void> | undefined;
-  #lastKeyName: string | undefined;
-  #isCursorHidden = false;
-  #isDetached = false;
-
-  constructor(hooks: LinePromptHooks, stdin: Readable, stdout: Writable) {
-    super({ name: 'line', message: '', stdin, stdout });
-    this.#hooks = hooks;
-  }
-
-  /** Stops all drawing for good; the caller has erased the prompt. */
-  detach(): void {
-    this.#isDetached = true;
-  }
-
-  showCursor(): void {
-    if (!this.#isCursorHidden) return;
-    this.#isCursorHidden = false;
-    this.stdout.write(SHOW_CURSOR);
-  }
-
-  override start(): void {
-    // ChatTerminal feeds keys; see the header comment.
-  }
-
-  override cursorHide(): void {
-    if (this.#isCursorHidden || this.#isDetached) return;
-    this.#isCursorHidden = true;
-    this.stdout.write(HIDE_CURSOR);
-  }
-
-  override write(text: string): void {
-    if (!this.#isDetached) super.write(text);
-  }
-
-  override clear(lines?: number): void {
-    if (!this.#isDetached) super.clear(lines);
-  }
-
-  override render(): Promise<void> {
-    if (this.#isDetached) return Promise.resolve();
-    this.#pendingRender ??= Promise.resolve().then(() => {
-      this.#pendingRender = undefined;
-      return this.#isDetached ? undefined : super.render();
-    });
-    return this.#pendingRender;
-  }
-
-  override prefix(): Promise<string> {
-    return Promise.resolve('');
-  }
-
-  override separator(): Promise<string> {
-    return Promise.resolve('');
-  }
-
-  override message(): Promise<string> {
-    const text = sanitizeForTerminal(this.#hooks.promptText(), { isSingleLine: true }).trimEnd();
-    return Promise.resolve(this.#hooks.isColor ? `${CSI}1m${text}${CSI}22m` : text);
-  }
-
-  override header(): Promise<string> {
-    return Promise.resolve('');
-  }
-
-  override footer(): Promise<string> {
-    return Promise.resolve('');
-  }
-
-  override hint(): Promise<string> {
-    return Promise.resolve('');
-  }
-
-  override keypress(input: string | undefined, key: KeyEvent = {}): Promise<void> {
-    if (this.#isDetached) return Promise.resolve();
-    const previous = this.#lastKeyName;
-    this.#lastKeyName = key.name;
-    if (key.ctrl === true && key.name === 'c') {
-      this.#hooks.onEnd('interrupt');
-      return Promise.resolve();
-    }
-    if (key.ctrl === true && key.name === 'd' && this.input === '') {
-      this.#hooks.onEnd('eof');
-      return Promise.resolve();
-    }
-    // A pasted Windows line end arrives as \r then \n: one Enter, not two.
-    if (key.name === 'enter' && previous === 'return') return Promise.resolve();
-    return super.keypress(input, key);
-  }
-
-  override submit(): Promise<void> {
-    const line = this.input;
-    this.input = '';
-    this.cursor = 0;
-    if (line.trim() !== '' && this.#history.at(-1) !== line) {
-      this.#history.push(line);
-      if (this.#history.length > MAX_HISTORY_LINES) this.#history.shift();
-    }
-    this.#historyIndex = this.#history.length;
-    this.#draft = '';
-    this.#hooks.onLine(line);
-    return this.render();
-  }
-
-  /** Escape (and enquirer's other "cancel" keys) clears the line instead of ending the prompt. */
-  override cancel(): Promise<void> {
-    this.input = '';
-    this.cursor = 0;
-    return this.render();
-  }
-
-  /** Up/Down walk through the lines sent this session, like a shell. */
-  up(): Promise<void> {
-    if (this.#historyIndex === 0) {
-      this.alert();
-      return Promise.resolve();
-    }
-    if (this.#historyIndex === this.#history.length) this.#draft = this.input;
-    this.#historyIndex -= 1;
-    return this.#showLine(this.#history[this.#historyIndex] ?? '');
-  }
-
-  down(): Promise<void> {
-    if (this.#historyIndex >= this.#history.length) {
-      this.alert();
-      return Promise.resolve();
-    }
-    this.#historyIndex += 1;
-    return this.#showLine(this.#history[this.#historyIndex] ?? this.#draft);
-  }
-
-  home(): Promise<void> {
-    this.cursor = 0;
-    return this.render();
-  }
-
-  end(): Promise<void> {
-    this.cursor = this.input.length;
-    return this.render();
-  }
-
-  /** enquirer's Ctrl+E puts the cursor before the last character; a line editor puts it after. */
-  override last(): void {
-    void this.end();
-  }
-
-  /** Ctrl+U ("undo" in enquirer's key map, unimplemented there): delete before the cursor. */
-  undo(): Promise<void> {
-    this.input = this.input.slice(this.cursor);
-    this.cursor = 0;
-    return this.render();
-  }
-
-  #showLine(line: string): Promise<void> {
-    this.input = line;
-    this.cursor = line.length;
-    return this.render();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// ChatTerminal
 
 export type TerminalInput = Readable & {
   isTTY?: boolean;
@@ -632,8 +328,6 @@ export class ChatTerminal {
   }
 
   #style(text: string, tone: PrintTone): string {
-    if (!this.#isColor || tone === 'plain' || text === '') return text;
-    const [open, close] = TONE_CODES[tone];
-    return `${open}${text}${close}`;
+    return this.#isColor ? styleTone(text, tone) : text;
   }
 }

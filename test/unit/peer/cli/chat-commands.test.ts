@@ -6,11 +6,18 @@ import {
   parseJsonCommand,
   parseSlashCommand,
   type ChatCommand,
-} from '../../../peer/cli/chat-commands.js';
-import { catchSalaError } from '../../helpers/errors.js';
+} from '../../../../peer/cli/chat-commands.js';
+import { catchSalaError } from '../../../helpers/errors.js';
 
 function jsonError(line: string) {
   return catchSalaError(() => parseJsonCommand(line), 'SALA_E_COMMAND_INVALID');
+}
+
+/** Expects `line` to be refused with `fragment` in the message and `ref` (or none) in the details. */
+function expectJsonRefusal(line: string, fragment: string, ref: string | undefined): void {
+  const err = jsonError(line);
+  expect(err.message).toContain(fragment);
+  expect(err.details.ref).toBe(ref);
 }
 
 function slashError(line: string, options?: { defaultTo?: string }) {
@@ -66,9 +73,7 @@ describe('parseJsonCommand', () => {
   });
 
   it('refuses a line that is not JSON', () => {
-    const err = jsonError('{"cmd":"peers"');
-    expect(err.message).toMatch(/JSON/);
-    expect(err.details.ref).toBeUndefined();
+    expectJsonRefusal('{"cmd":"peers"', 'JSON', undefined);
   });
 
   it.each(['[]', '"peers"', '42', 'null', 'true'])('refuses %s, which is not an object', (line) => {
@@ -76,21 +81,15 @@ describe('parseJsonCommand', () => {
   });
 
   it('refuses a command without cmd and carries the ref', () => {
-    const err = jsonError('{"ref":"a"}');
-    expect(err.message).toContain('"cmd"');
-    expect(err.details.ref).toBe('a');
+    expectJsonRefusal('{"ref":"a"}', '"cmd"', 'a');
   });
 
   it('refuses a cmd that is not a string and carries the ref', () => {
-    const err = jsonError('{"cmd":7,"ref":"a"}');
-    expect(err.message).toContain('"cmd" must be a string');
-    expect(err.details.ref).toBe('a');
+    expectJsonRefusal('{"cmd":7,"ref":"a"}', '"cmd" must be a string', 'a');
   });
 
   it('refuses an unknown command, naming it, and carries the ref', () => {
-    const err = jsonError('{"cmd":"explode","ref":"r9"}');
-    expect(err.message).toContain('Unknown command "explode"');
-    expect(err.details.ref).toBe('r9');
+    expectJsonRefusal('{"cmd":"explode","ref":"r9"}', 'Unknown command "explode"', 'r9');
   });
 
   it('is case-sensitive about command names', () => {
@@ -123,21 +122,15 @@ describe('parseJsonCommand', () => {
     ['{"cmd":"history","with":{"user":"bob"},"ref":"x"}', 'an object'],
     ['{"cmd":"acceptFile","transferId":true,"ref":"x"}', 'a boolean'],
   ])('refuses a wrongly typed field in %s and says what it got', (line, got) => {
-    const err = jsonError(line);
-    expect(err.message).toContain(`got ${got}`);
-    expect(err.details.ref).toBe('x');
+    expectJsonRefusal(line, `got ${got}`, 'x');
   });
 
   it('refuses a sendFile name that is not a string', () => {
-    const err = jsonError('{"cmd":"sendFile","to":"bob","path":"/a","name":3,"ref":"x"}');
-    expect(err.message).toContain('"name" must be a string');
-    expect(err.details.ref).toBe('x');
+    expectJsonRefusal('{"cmd":"sendFile","to":"bob","path":"/a","name":3,"ref":"x"}', '"name" must be a string', 'x');
   });
 
   it('refuses a ref that is not a string, without echoing it', () => {
-    const err = jsonError('{"cmd":"peers","ref":12}');
-    expect(err.message).toContain('"ref" must be a string');
-    expect(err.details.ref).toBeUndefined();
+    expectJsonRefusal('{"cmd":"peers","ref":12}', '"ref" must be a string', undefined);
   });
 
   it('accepts a ref of exactly the maximum length', () => {
@@ -146,9 +139,8 @@ describe('parseJsonCommand', () => {
   });
 
   it('refuses a ref over the maximum length, without echoing it', () => {
-    const err = jsonError(JSON.stringify({ cmd: 'peers', ref: 'r'.repeat(MAX_COMMAND_REF_CHARS + 1) }));
-    expect(err.message).toContain(String(MAX_COMMAND_REF_CHARS));
-    expect(err.details.ref).toBeUndefined();
+    const line = JSON.stringify({ cmd: 'peers', ref: 'r'.repeat(MAX_COMMAND_REF_CHARS + 1) });
+    expectJsonRefusal(line, String(MAX_COMMAND_REF_CHARS), undefined);
   });
 
   it('accepts a line of exactly the maximum size', () => {
@@ -161,9 +153,7 @@ describe('parseJsonCommand', () => {
 
   it('refuses a line over the maximum size before parsing it', () => {
     const line = JSON.stringify({ cmd: 'send', to: 'bob', text: 'a'.repeat(MAX_COMMAND_LINE_BYTES), ref: 'x' });
-    const err = jsonError(line);
-    expect(err.message).toContain(String(MAX_COMMAND_LINE_BYTES));
-    expect(err.details.ref).toBeUndefined();
+    expectJsonRefusal(line, String(MAX_COMMAND_LINE_BYTES), undefined);
   });
 
   it('counts the size in UTF-8 bytes, not characters', () => {
