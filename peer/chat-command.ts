@@ -106,9 +106,6 @@ function cliLogger(isJson: boolean): Logger {
  */
 async function runJsonLines(peer: Peer): Promise<number> {
   const emit = (event: JsonEvent): void => void process.stdout.write(jsonLine(event));
-  emit({ event: 'ready', user: peer.user, sessionId: peer.sessionId, listen: peer.listen, serverFingerprint: peer.serverFingerprint });
-  forwardPeerEvents(peer, emit);
-
   return new Promise<number>((resolve) => {
     let isDone = false;
     const finish = (code: number, isLogout: boolean): void => {
@@ -123,7 +120,10 @@ async function runJsonLines(peer: Peer): Promise<number> {
       emit(errorEvent(error));
       finish(1, false);
     });
+    // Handlers first: a script may signal as soon as it reads `ready`.
     onStopSignals(() => finish(0, true));
+    emit({ event: 'ready', user: peer.user, sessionId: peer.sessionId, listen: peer.listen, serverFingerprint: peer.serverFingerprint });
+    forwardPeerEvents(peer, emit);
 
     const reader = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
     const queue: string[] = [];

@@ -289,6 +289,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     // so `sent` means on the wire; an unreachable one gets the message queued for later.
     if (this.#links.toUser(recipient) === undefined && this.#roster.isOnline(recipient)) await this.#linkTo(recipient);
     const result = await this.#chat.send(recipient, text, options);
+    this.#roster.remember(recipient);
     this.#record('message.sent', `to=${recipient} id=${result.id} bytes=${Buffer.byteLength(text, 'utf8')}`);
     if (this.#links.toUser(recipient) === undefined) this.#redialer.poke(recipient);
     return result;

@@ -179,6 +179,11 @@ export class JsonChild {
     return line;
   }
 
+  /** Writes one line of raw text to the child's stdin (a password line before the JSON commands). */
+  writeLine(text: string): void {
+    this.#child.stdin?.write(`${text}\n`);
+  }
+
   /** Writes one JSON line to the child's stdin. */
   send(value: unknown): void {
     this.#child.stdin?.write(`${JSON.stringify(value)}\n`);

@@ -51,12 +51,14 @@ export interface LinkManagerOptions {
   /** Inbound traffic control per link (DEFAULTS.linkMessagesPerSecond / linkMessageBurst). */
   messagesPerSecond?: number;
   messageBurst?: number;
+  /** How often links are checked for a peer ticket that ran out (default 10 s). */
+  expiryCheckIntervalMs?: number;
   logger?: Logger;
 }
 
 const DEFAULT_MAX_LINKS = 256;
 /** How often links are checked for a peer ticket that expired without a renewal. */
-const EXPIRY_CHECK_INTERVAL_MS = 10_000;
+const DEFAULT_EXPIRY_CHECK_INTERVAL_MS = 10_000;
 
 interface LiveLink extends PeerLink {
   peer: TicketClaims;
@@ -85,7 +87,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.#server = server;
     this.#log = options.logger ?? silentLogger;
     server.on('connection', (socket) => this.#onIncoming(socket));
-    this.#expiryTimer = setInterval(() => this.#dropExpired(), EXPIRY_CHECK_INTERVAL_MS);
+    this.#expiryTimer = setInterval(() => this.#dropExpired(), options.expiryCheckIntervalMs ?? DEFAULT_EXPIRY_CHECK_INTERVAL_MS);
     this.#expiryTimer.unref();
   }
 
