@@ -1,31 +1,24 @@
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  generateIdentity,
-  initCrypto,
-  JsonChild,
-  SalaError,
-  type DirectoryEntry,
-} from '../common/index.js';
-import { RendezvousClient } from '../peer/rendezvous/rendezvous-client.js';
+import { JsonChild, SalaError, type JsonLine } from '../common/index.js';
 
 /**
- * `npm run demo`: what Sala can do so far, on one machine, with nothing but loopback traffic. It
- * runs the real programs — `sala-rendezvous start`, `sala register`, the admin commands — as child
- * processes, and three logged-in peers in this process through the peer library.
+ * `npm run demo`: what Sala does, on one machine, with nothing but loopback traffic. It runs the real
+ * programs as child processes — `sala-rendezvous start`, `sala register`, three `sala chat --json`
+ * peers (mDNS off: everything is on 127.0.0.1), the admin commands — and explains each step.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const serverCli = join(root, 'dist', 'rendezvous', 'cli.js');
 const peerCli = join(root, 'dist', 'peer', 'cli.js');
 const PASSWORDS: Readonly<Record<string, string>> = { alice: 'alice-demo-pass', bob: 'bob-demo-pass', carol: 'carol-demo-pass' };
+const WAIT = { timeoutMs: 20_000 } as const;
 
 const out = (text = ''): void => void process.stdout.write(`${text}\n`);
 let stepNumber = 0;
-const STEPS = 7;
+const STEPS = 9;
 const step = (text: string): void => out(`\n[${++stepNumber}/${STEPS}] ${text}`);
 
 /** Runs one CLI command to completion, feeding `input` on stdin. */
@@ -45,22 +38,64 @@ async function startServer(dataDir: string, port: number): Promise<{ child: Json
     [serverCli, 'start', '--json', '--host', '127.0.0.1', '--port', String(port), '--admin-port', '0', '--no-mdns', '--data', dataDir],
     { label: 'sala-rendezvous', cwd: root },
   );
-  const line = await child.waitForEvent('listening', { timeoutMs: 20_000 });
+  const line = await child.waitForEvent('listening', WAIT);
   return { child, port: Number(line['port']), fingerprint: String(line['fingerprint']) };
 }
 
-function describeDirectory(entries: readonly DirectoryEntry[]): string {
-  const users = [...new Set(entries.map((e) => e.user))].sort();
-  return users.join(', ');
+/** One `sala chat --json` program: a student's laptop, its own data folder. */
+class DemoPeer {
+  readonly child: JsonChild;
+  readonly user: string;
+  sessionId = '';
+
+  constructor(user: string, dataDir: string, serverPort: number) {
+    this.user = user;
+    this.child = new JsonChild(
+      process.execPath,
+      [peerCli, 'chat', '--user', user, '--server', `127.0.0.1:${serverPort}`, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns', '--password-stdin', '--json'],
+      { label: `sala chat ${user}`, cwd: root },
+    );
+  }
+
+  async login(password: string): Promise<JsonLine> {
+    this.child.writeLine(password);
+    const ready = await this.child.waitForEvent('ready', WAIT);
+    this.sessionId = String(ready['sessionId']);
+    return ready;
+  }
+
+  command(command: Record<string, unknown>): void {
+    this.child.send(command);
+  }
+
+  next(event: string, predicate: (line: JsonLine) => boolean = () => true): Promise<JsonLine> {
+    return this.child.waitFor((line) => line['event'] === event && predicate(line), { ...WAIT, description: `${this.user}: ${event}` });
+  }
+
+  /** Sends a message and waits until the other side's program has stored it (`delivered`). */
+  async say(to: DemoPeer, text: string): Promise<void> {
+    const ref = `${this.user}-${Date.now()}`;
+    this.command({ cmd: 'send', to: to.user, text, ref });
+    const sent = await this.next('sent', (l) => l['ref'] === ref);
+    const received = await to.next('message', (l) => l['id'] === sent['id']);
+    await this.next('delivered', (l) => l['id'] === sent['id']);
+    out(`      ${this.user} → ${to.user}: "${String(received['text'])}"   (id ${String(sent['id']).slice(0, 8)}…, sent ✓ delivered ✓)`);
+  }
+
+  async quit(): Promise<void> {
+    this.command({ cmd: 'quit' });
+    const status = await this.child.exited;
+    if (status.code !== 0) throw new Error(`${this.user} quit with code ${String(status.code)}: ${this.child.stderr}`);
+  }
 }
 
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'sala-demo-'));
   const serverDir = join(workDir, 'server');
-  const clients: RendezvousClient[] = [];
+  const peers: DemoPeer[] = [];
   let server: { child: JsonChild; port: number; fingerprint: string } | undefined;
   const cleanup = async (): Promise<void> => {
-    for (const client of clients) client.close();
+    await Promise.all(peers.map((peer) => peer.child.kill()));
     await server?.child.kill();
     rmSync(workDir, { recursive: true, force: true });
   };
@@ -68,10 +103,15 @@ async function main(): Promise<void> {
     out('\nInterrupted; stopping the demo processes.');
     void cleanup().finally(() => process.exit(130));
   });
+  const startPeer = async (user: string, dataDir = join(workDir, user)): Promise<DemoPeer> => {
+    const peer = new DemoPeer(user, dataDir, server?.port ?? 0);
+    peers.push(peer);
+    await peer.login(PASSWORDS[user] ?? '');
+    return peer;
+  };
 
   try {
-    await initCrypto();
-    out('Sala demo: a rendezvous server and three users, everything on 127.0.0.1.');
+    out('Sala demo: a rendezvous server and three students, everything on 127.0.0.1.');
     out(`Temporary data folder: ${workDir}`);
 
     step('The teacher starts the rendezvous server (sala-rendezvous start).');
@@ -95,74 +135,92 @@ async function main(): Promise<void> {
     ], 'another-password\n');
     out(`      "Alice" again: ${JSON.parse(duplicate.stdout.trim()).code as string} (names are case-folded)`);
 
-    step('They log in. The password goes only to the server that proved the confirmed key.');
-    const login = async (user: string): Promise<{ client: RendezvousClient; directory: DirectoryEntry[] }> => {
-      const client = new RendezvousClient({
-        host: '127.0.0.1',
-        port: server!.port,
-        user,
-        identity: generateIdentity(),
-        expectedFingerprint: server!.fingerprint,
-      });
-      client.on('error', (err) => out(`      ${user}: the server ended this session (${err.code})`));
-      clients.push(client);
-      const welcome = await client.login(PASSWORDS[user] ?? '');
-      return { client, directory: welcome.directory };
-    };
-    const alice = (await login('alice')).client;
-    const bob = (await login('bob')).client;
-    const carol = await login('carol');
-    for (const client of [alice, bob, carol.client]) {
-      out(`      ${client.user} logged in: session ${client.sessionId}, ticket signed by ${client.serverFingerprint}`);
-    }
-    out(`      the directory carol received lists: ${describeDirectory(carol.directory)} (then pushed as people come and go)`);
-
-    step('Alice logs in on two more devices; a 4th simultaneous session is refused.');
-    await login('alice');
-    await login('alice');
-    try {
-      await login('alice');
-      throw new Error('the 4th session was accepted');
-    } catch (err) {
-      if (!(err instanceof SalaError) || err.code !== 'SALA_E_SESSION_LIMIT') throw err;
-      out(`      4th login: ${err.code}, naming the live sessions:`);
-      for (const s of err.details.sessions ?? []) out(`        ${s.sessionId} from ${s.address} since ${s.since}`);
+    step('They start Sala (sala chat --json). Each logs in, listens for direct links, and sees the others.');
+    const alice = await startPeer('alice');
+    const bob = await startPeer('bob');
+    const carol = await startPeer('carol');
+    for (const peer of [alice, bob, carol]) out(`      ${peer.user} is ready: session ${peer.sessionId}`);
+    await alice.next('peer.online', (l) => l['user'] === 'carol');
+    alice.command({ cmd: 'peers', ref: 'who' });
+    const list = await alice.next('peers', (l) => l['ref'] === 'who');
+    for (const p of list['peers'] as { user: string; online: boolean; addresses: string[]; via: string[] }[]) {
+      out(`      alice sees ${p.user}: ${p.online ? 'online' : 'offline'} at ${p.addresses.join(', ')} (via ${p.via.join(' + ')})`);
     }
 
-    step('The server restarts; the peers reconnect by themselves and resume their sessions.');
+    step('1:1 chat over direct encrypted links: each side proves its session ticket in the handshake.');
+    await alice.say(bob, 'Hi Bob, did you finish exercise 3?');
+    await bob.say(alice, 'Almost! The last part is tricky.');
+    await carol.say(alice, 'Alice, can you share your notes later?');
+    out('      the server only introduced them: the texts went peer to peer, never through it');
+
+    step('Carol closes Sala. Alice writes to her anyway: the message waits in Alice\'s outbox.');
+    await carol.quit();
+    await alice.next('peer.offline', (l) => l['user'] === 'carol');
+    out('      alice sees: carol went offline');
+    alice.command({ cmd: 'send', to: 'carol', text: 'Here are the notes: chapter 4, pages 12-15.', ref: 'notes' });
+    const queued = await alice.next('sent', (l) => l['ref'] === 'notes');
+    out(`      alice → carol: status "${String(queued['status'])}" (stored; it goes when carol is back)`);
+    const carolAgain = await startPeer('carol');
+    const late = await carolAgain.next('message', (l) => l['id'] === queued['id']);
+    await alice.next('delivered', (l) => l['id'] === queued['id']);
+    out(`      carol is back and receives it once: "${String(late['text'])}"; alice gets "delivered"`);
+
+    step('The server restarts. Links between peers keep working; sessions resume without passwords.');
     const bobSession = bob.sessionId;
-    const disconnected = once(bob, 'server.disconnected', { signal: AbortSignal.timeout(10_000) });
+    const down = [alice, bob].map((peer) => peer.next('server.disconnected'));
     await server.child.kill();
-    await disconnected;
-    out('      server stopped: bob notices (server.disconnected) and retries with backoff and jitter');
+    await Promise.all(down);
+    out('      server stopped: alice and bob notice (server.disconnected) and retry with backoff and jitter');
+    await alice.say(bob, 'The server is down, but we can still talk!');
+    const up = [alice, bob].map((peer) => peer.next('server.reconnected'));
     server = await startServer(serverDir, server.port);
-    await once(bob, 'server.reconnected', { signal: AbortSignal.timeout(20_000) });
-    out(`      server back: bob resumed session ${bob.sessionId} (${bob.sessionId === bobSession ? 'the same one' : 'a new one'}), no password asked`);
+    await Promise.all(up);
+    const sessionsNow = await run(serverCli, ['sessions', '--json', '--data', serverDir]);
+    const resumed = (JSON.parse(sessionsNow.stdout) as { sessionId: string }[]).some((s) => s.sessionId === bobSession);
+    out(`      server back: bob reconnected (server.reconnected) and ${resumed ? 'resumed the same session' : 'has a new session'} ${bobSession}`);
+    await bob.say(alice, 'And the server is back.');
+
+    step('Alice logs in on two more laptops; a 4th simultaneous session is refused.');
+    await startPeer('alice', join(workDir, 'alice-laptop-2'));
+    await startPeer('alice', join(workDir, 'alice-laptop-3'));
+    const fourth = await run(peerCli, [
+      'chat', '--user', 'alice', '--server', `127.0.0.1:${server.port}`, '--data', join(workDir, 'alice-laptop-4'),
+      '--host', '127.0.0.1', '--no-mdns', '--password-stdin', '--json',
+    ], `${PASSWORDS['alice'] ?? ''}\n`);
+    const refusal = JSON.parse(fourth.stdout.trim().split('\n')[0] ?? '{}') as { code?: string; sessions?: { sessionId: string; address: string; since: string }[] };
+    if (refusal.code !== 'SALA_E_SESSION_LIMIT') throw new Error(`the 4th session was not refused: ${fourth.stdout}`);
+    out(`      4th login: ${refusal.code} (exit code ${fourth.code}), naming the live sessions:`);
+    for (const s of refusal.sessions ?? []) out(`        ${s.sessionId} from ${s.address} since ${s.since}`);
 
     step('The teacher checks who is connected (sala-rendezvous sessions) and ends one (kick).');
     const sessions = await run(serverCli, ['sessions', '--data', serverDir]);
     for (const line of sessions.stdout.trim().split('\n')) out(`      ${line}`);
-    const kicked = once(alice, 'error', { signal: AbortSignal.timeout(10_000) });
-    const kick = await run(serverCli, ['kick', alice.sessionId ?? '', '--data', serverDir]);
+    const extra = peers.at(-1);
+    if (extra === undefined) throw new Error('no extra session to kick');
+    const kicked = extra.next('error');
+    const kick = await run(serverCli, ['kick', extra.sessionId, '--data', serverDir]);
     if (kick.code !== 0) throw new Error(`kick failed: ${kick.stderr}`);
-    await kicked;
+    out(`      kicked session ${extra.sessionId}: that program got ${String((await kicked)['code'])} and exited with code ${String((await extra.child.exited).code)}`);
 
-    step('The activity report (sala-rendezvous logs export): metadata only, never texts or passwords.');
+    step('Everyone quits; the activity report (sala-rendezvous logs export) shows metadata, never texts.');
+    for (const peer of peers) if (peer.child.exitStatus === undefined) await peer.quit();
     const report = await run(serverCli, ['logs', 'export', '--format', 'csv', '--data', serverDir]);
     const [header, ...rows] = report.stdout.trim().split(/\r?\n/);
+    const chatRows = rows.filter((row) => /,(link\.up|message\.sent|message\.received),/.test(row));
+    out(`      ${rows.length} records; ${chatRows.length} of them about links and messages, for example:`);
     out(`      ${header ?? ''}`);
-    if (rows.length > 12) out(`      … ${rows.length - 12} earlier rows`);
-    for (const row of rows.slice(-12)) out(`      ${row}`);
+    for (const row of chatRows.slice(0, 6)) out(`      ${row}`);
+    if (report.stdout.includes('exercise 3')) throw new Error('a message text reached the server log');
 
     out('\nSummary');
     out('  ✔ a rendezvous server whose key every login checks before sending a password');
     out('  ✔ three accounts registered; a duplicate name refused');
-    out('  ✔ logins with signed session tickets and a pushed directory');
+    out('  ✔ three peers logged in, saw each other, and chatted 1:1 over direct encrypted links');
+    out('  ✔ a message to an offline user waited in the outbox and was delivered once when she came back');
+    out('  ✔ a server restart: chat went on over the links, sessions resumed without passwords');
     out('  ✔ a 4th simultaneous session refused, naming the three live ones');
-    out('  ✔ a server restart survived: sessions resumed without passwords');
-    out('  ✔ the admin listed sessions, kicked one, and exported the activity report');
-    out('Next: direct peer links for 1:1 chat, file transfer, and group chat over multicast.');
-    for (const client of clients) await client.logout();
+    out('  ✔ the admin listed sessions, kicked one, and exported the activity report (no message texts)');
+    out('Next: file transfer and group chat over multicast.');
   } finally {
     await cleanup();
   }
