@@ -348,7 +348,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
     this.#discovery.on('peer.seen', (seen) => this.#roster.mdnsSeen(seen));
     this.#discovery.on('peer.gone', (gone) => this.#roster.mdnsGone(gone));
-    this.#discovery.on('warning', ({ message }) => this.emit('warning', { code: 'SALA_E_DISCOVERY_FAILED', message }));
+    this.#discovery.on('warning', ({ message }) => this.#warn('SALA_E_DISCOVERY_FAILED', message));
 
     client.announce(endpointsToAnnounce(this.listen.host, this.listen.port, { interfaceAddress: options.interfaceAddress }));
     this.#discovery.start();
@@ -389,7 +389,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       } catch (err) {
         const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`);
         this.#log.info('peer.dial_failed', { user, code: error.code });
-        if (error.code === 'SALA_E_TICKET_INVALID') this.emit('warning', { code: error.code, message: `${user}: ${error.message}` });
+        if (error.code === 'SALA_E_TICKET_INVALID') this.#warn(error.code, `${user}: ${error.message}`);
       }
     }
     return false;
@@ -436,6 +436,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#revoked.add(sessionId);
     this.#links.drop(sessionId, new SalaError('SALA_E_TICKET_INVALID', 'That session was revoked by the server.'));
     this.#links.forwardRevocation(revocation, from);
+  }
+
+  /** A problem worth telling the user and the activity log about, that does not end this peer. */
+  #warn(code: string, message: string): void {
+    this.#record('peer.warning', `code=${code}`);
+    this.emit('warning', { code, message });
   }
 
   #record(event: string, detail: string): void {

@@ -228,7 +228,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   #adopt(channel: SecureChannel, peer: TicketClaims, isInitiator: boolean): PeerLink | undefined {
     const messages = new MessageChannel(channel);
     const link: LiveLink = { peer, channel, messages, isInitiator };
-    messages.on('error', () => undefined);
+    // The first failure is the reason link.down reports (a bad message, a flood, a dead socket).
+    let failure: SalaError | undefined;
+    messages.on('error', (error) => {
+      failure ??= error;
+    });
     if (this.#isClosed) {
       void messages.close();
       return undefined;
@@ -246,7 +250,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.#serve(link);
     messages.once('close', () => {
       if (this.#links.get(peer.sid) === link) this.#links.delete(peer.sid);
-      this.emit('link.down', link, channel.errored instanceof SalaError ? channel.errored : undefined);
+      this.emit('link.down', link, failure ?? (channel.errored instanceof SalaError ? channel.errored : undefined));
     });
     this.emit('link.up', link);
     return link;

@@ -25,6 +25,21 @@ async function registerUser(server: CliServer, user: string, dataDir = tempDir()
   return dataDir;
 }
 
+/** A server (own data dir, so its own key) on a given port: the impostor at a known address. */
+async function startRendezvousOn(port: number): Promise<CliServer> {
+  const dataDir = tempDir();
+  const child = new JsonChild(
+    process.execPath,
+    [join('dist', 'rendezvous', 'cli.js'), 'start', '--json', '--no-mdns', '--host', '127.0.0.1', '--port', String(port), '--admin-port', '0', '--data', dataDir],
+    { cwd: REPO_ROOT, label: 'impostor server' },
+  );
+  onTestFinished(async () => {
+    await child.kill();
+  });
+  const line = await child.waitForEvent('listening', { timeoutMs: WAIT_MS });
+  return { child, dataDir, listening: { event: 'listening', host: '127.0.0.1', port, adminPort: Number(line['adminPort']), fingerprint: String(line['fingerprint']) } };
+}
+
 interface ChatChild {
   child: JsonChild;
   ready: JsonLine;
@@ -161,6 +176,24 @@ describe('sala chat --json', () => {
     );
     expect(result.code).not.toBe(0);
     expect(JSON.parse(result.stdout.trim())).toMatchObject({ event: 'error', code: 'SALA_E_SERVER_KEY_UNVERIFIED' });
+  });
+
+  it('refuses loudly with SALA_E_SERVER_KEY_MISMATCH when the server at a pinned address shows another key', async () => {
+    const first = await startRendezvous(tempDir());
+    const dir = await registerUser(first, 'kim'); // pins the first server's key for its address
+    const port = first.listening.port;
+    await first.child.kill();
+    const impostor = await startRendezvousOn(port);
+    expect(impostor.listening.fingerprint).not.toBe(first.listening.fingerprint);
+    const result = await runNodeScript(
+      SALA_CLI,
+      ['--user', 'kim', '--server', `127.0.0.1:${port}`, '--data', dir, '--no-mdns', '--host', '127.0.0.1', '--password-stdin', '--json'],
+      { stdin: `${PASSWORD}\n` },
+    );
+    expect(result.code).not.toBe(0);
+    const error = JSON.parse(result.stdout.trim()) as JsonLine;
+    expect(error).toMatchObject({ event: 'error', code: 'SALA_E_SERVER_KEY_MISMATCH' });
+    expect(String(error['message'])).toContain(impostor.listening.fingerprint);
   });
 
   it('keeps the device key owner-only in the data dir, and the same key across runs', async () => {
