@@ -198,22 +198,27 @@ async function addHost(bridge: string, host: LanHost, signal?: AbortSignal): Pro
   await inHost(['route', 'add', 'default', 'dev', 'eth0']);
 }
 
+/**
+ * Waits until every host's bridge port forwards. The kernel moves a new port to "forwarding" from
+ * its link watcher, which can lag up to about a second on a loaded machine: polled with a deadline.
+ */
 async function assertPortsForwarding(bridge: string, hosts: readonly LanHost[], signal?: AbortSignal): Promise<void> {
-  const stdout = await execFileAsync('bridge', ['-j', 'link', 'show'], signal === undefined ? {} : { signal });
-  const parsed: unknown = JSON.parse(stdout.stdout);
-  const states = new Map<string, string>();
-  if (Array.isArray(parsed)) {
-    for (const entry of parsed as unknown[]) {
-      if (typeof entry !== 'object' || entry === null) continue;
-      const { ifname, master, state } = entry as Record<string, unknown>;
-      if (master === bridge && typeof ifname === 'string' && typeof state === 'string') states.set(ifname, state);
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const stdout = await execFileAsync('bridge', ['-j', 'link', 'show'], signal === undefined ? {} : { signal });
+    const parsed: unknown = JSON.parse(stdout.stdout);
+    const states = new Map<string, string>();
+    if (Array.isArray(parsed)) {
+      for (const entry of parsed as unknown[]) {
+        if (typeof entry !== 'object' || entry === null) continue;
+        const { ifname, master, state } = entry as Record<string, unknown>;
+        if (master === bridge && typeof ifname === 'string' && typeof state === 'string') states.set(ifname, state);
+      }
     }
-  }
-  for (const host of hosts) {
-    const state = states.get(host.name);
-    if (state !== 'forwarding') {
-      throw new Error(`bridge port ${host.name} is ${state ?? 'missing'}, not forwarding`);
-    }
+    const notReady = hosts.find((host) => states.get(host.name) !== 'forwarding');
+    if (notReady === undefined) return;
+    if (Date.now() > deadline) throw new Error(`bridge port ${notReady.name} is ${states.get(notReady.name) ?? 'missing'}, not forwarding`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
