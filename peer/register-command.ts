@@ -58,6 +58,8 @@ async function register(options: RegisterOptions): Promise<{ user: string; finge
     prompt: `Choose a password for ${options.user}`,
     confirm: true,
   });
+  // Nothing more is read from stdin: an open pipe must not keep the program alive (readFirstLine).
+  process.stdin.pause();
   const result = await registerAccount({ ...server, user: options.user, password, identity });
   pins.remember(result.fingerprint, host, port);
   return result;

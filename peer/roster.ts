@@ -52,6 +52,12 @@ export class PeerRoster extends EventEmitter<RosterEvents> {
   /** Users seen at some point (or in the history): listed as offline once their devices are gone. */
   readonly #known = new Set<string>();
   readonly #online = new Set<string>();
+  /**
+   * While the server is reachable its directory says who is logged in; an mDNS claim alone (which
+   * anyone on the LAN can make, for any name) then does not make a user online. During an outage
+   * mDNS is all there is, and a link handshake still proves who answers.
+   */
+  #isDirectoryAuthoritative = true;
 
   constructor(me: string) {
     super();
@@ -96,6 +102,13 @@ export class PeerRoster extends EventEmitter<RosterEvents> {
     this.#known.add(user);
   }
 
+  /** The server connection is up (true) or lost (false). */
+  setDirectoryAuthoritative(isAuthoritative: boolean): void {
+    if (this.#isDirectoryAuthoritative === isAuthoritative) return;
+    this.#isDirectoryAuthoritative = isAuthoritative;
+    this.#refresh(new Set([...this.#devices.values()].map((d) => d.user)));
+  }
+
   isOnline(user: string): boolean {
     return this.#online.has(user);
   }
@@ -129,7 +142,8 @@ export class PeerRoster extends EventEmitter<RosterEvents> {
       const endpoints = uniqueEndpoints([...device.directoryEndpoints, ...device.mdnsEndpoints]);
       if (endpoints.length > 0) targets.push({ sessionId: device.sessionId, endpoints });
     }
-    return targets.reverse();
+    // Devices the server vouches for first, the most recently announced first.
+    return targets.reverse().sort((a, b) => Number(a.sessionId === undefined) - Number(b.sessionId === undefined));
   }
 
   /** Forgets what the server said about the matching devices; returns their users. */
@@ -176,7 +190,7 @@ export class PeerRoster extends EventEmitter<RosterEvents> {
   #refresh(users: Set<string>): void {
     for (const user of users) {
       if (user === this.#me) continue;
-      const isOnline = [...this.#devices.values()].some((d) => d.user === user);
+      const isOnline = [...this.#devices.values()].some((d) => d.user === user && (d.sessionId !== undefined || !this.#isDirectoryAuthoritative));
       if (isOnline && !this.#online.has(user)) {
         this.#online.add(user);
         this.emit('peer.online', { user });

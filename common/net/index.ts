@@ -2,5 +2,5 @@ export { MessageChannel, type MessageChannelEvents, type PingResult } from './me
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { createBonjour, readTxtString, MAX_TXT_VALUE_CHARS, RENDEZVOUS_SERVICE_TYPE } from './mdns.js';
 export { releaseAnnouncedAddresses, restrictAnnouncedAddresses } from './mdns.js';
-export { isLoopbackHost } from './address.js';
+export { isDialableAddress, isLoopbackHost } from './address.js';
 export { guardInbound, type InboundGuard, type InboundGuardOptions } from './inbound-guard.js';

@@ -43,6 +43,10 @@ export class ChatService extends EventEmitter<ChatEvents> {
   readonly #log: Logger;
   /** One flush at a time per recipient, so concurrent sends and link-ups keep the typed order. */
   readonly #flushes = new Map<string, Promise<void>>();
+  /** Message ids already sent on each link: a link gets each message once (a new link gets all again). */
+  readonly #sentOn = new WeakMap<PeerLink, Set<string>>();
+  /** Acks being applied: a second ack for the same id (a redelivery was acked too) must not count twice. */
+  readonly #acking = new Set<string>();
 
   constructor(options: ChatServiceOptions) {
     super();
@@ -97,9 +101,17 @@ export class ChatService extends EventEmitter<ChatEvents> {
   async #flushNow(user: string): Promise<void> {
     const link = this.#options.linkTo(user);
     if (link === undefined || link.messages.isClosed) return;
+    let sent = this.#sentOn.get(link);
+    if (sent === undefined) {
+      sent = new Set();
+      this.#sentOn.set(link, sent);
+    }
     for (const record of await this.#options.history.unacknowledged(user, this.#options.me)) {
       if (link.messages.isClosed) return;
+      // On a live link TCP delivers what was sent; only a new link needs the unacknowledged again.
+      if (sent.has(record.id)) continue;
       link.messages.send({ type: 'chat', id: record.id, text: record.text, at: record.at });
+      sent.add(record.id);
       if (record.status === 'queued') await this.#options.history.setStatus(record.id, 'sent');
     }
   }
@@ -127,10 +139,17 @@ export class ChatService extends EventEmitter<ChatEvents> {
 
   async #acknowledged(link: PeerLink, message: MessageOf<'chat.ack'>): Promise<void> {
     const to = link.peer.user;
-    const pending = await this.#options.history.unacknowledged(to, this.#options.me);
-    // Only an ack from the recipient, for a message still pending, counts (and only once).
-    if (!pending.some((r) => r.id === message.id)) return;
-    await this.#options.history.setStatus(message.id, 'delivered');
-    this.emit('delivered', { id: message.id, to });
+    if (this.#acking.has(message.id)) return;
+    this.#acking.add(message.id);
+    try {
+      const pending = await this.#options.history.unacknowledged(to, this.#options.me);
+      // Only an ack from the recipient, for a message still pending, counts (and only once).
+      if (!pending.some((r) => r.id === message.id)) return;
+      await this.#options.history.setStatus(message.id, 'delivered');
+      this.#sentOn.get(link)?.delete(message.id);
+      this.emit('delivered', { id: message.id, to });
+    } finally {
+      this.#acking.delete(message.id);
+    }
   }
 }

@@ -1,5 +1,4 @@
-import { isIP } from 'node:net';
-import { normalizeUserName, parseFingerprint, readTxtString } from '../../common/index.js';
+import { isDialableAddress, normalizeUserName, parseFingerprint, readTxtString } from '../../common/index.js';
 
 /**
  * The pure half of peer discovery: turning untrusted mDNS answers into a bounded table of
@@ -79,13 +78,14 @@ export type ValidationResult = { readonly isValid: true; readonly record: ValidR
 
 function hostsOf(raw: RawService): string[] {
   const listed = Array.isArray(raw.addresses) ? (raw.addresses as unknown[]) : [];
-  const hosts = listed.filter((a): a is string => typeof a === 'string' && isIP(a) !== 0);
+  // Only addresses of other machines: an answer must not make us dial our own loopback, say.
+  const hosts = listed.filter(isDialableAddress);
   if (hosts.length > 0) return hosts;
   // No usable A/AAAA record: the packet's source address is the next best hint.
   const referer = raw.referer;
   if (typeof referer === 'object' && referer !== null && 'address' in referer) {
     const address: unknown = referer.address;
-    if (typeof address === 'string' && isIP(address) !== 0) return [address];
+    if (isDialableAddress(address)) return [address];
   }
   return [];
 }

@@ -2,7 +2,7 @@ import { isIPv4 } from 'node:net';
 import type { Service } from 'bonjour-service';
 import {
   createBonjour,
-  isLoopbackHost,
+  isDialableAddress,
   parseFingerprint,
   readTxtString,
   RENDEZVOUS_SERVICE_TYPE,
@@ -61,9 +61,7 @@ export interface RawServerAnswer extends RawService {
 
 /** Only unicast addresses another host can be reached at: not 0/8, loopback, multicast or reserved. */
 function isDialableIPv4(address: unknown): address is string {
-  if (typeof address !== 'string' || !isIPv4(address) || isLoopbackHost(address)) return false;
-  const firstOctet = Number(address.slice(0, address.indexOf('.')));
-  return firstOctet !== 0 && firstOctet < 224;
+  return isDialableAddress(address) && isIPv4(address);
 }
 
 function hostOf(raw: RawServerAnswer): string | undefined {

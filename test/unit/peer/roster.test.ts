@@ -57,18 +57,32 @@ describe('PeerRoster', () => {
     expect(roster.list()).toEqual([{ user: 'bob', online: false, addresses: [], via: [] }]);
   });
 
-  it('keeps a user online on mDNS alone while the directory no longer lists them, and says so in via', () => {
+  it('keeps a user online on mDNS alone while the server is away, and says so in via', () => {
     const roster = new PeerRoster('alice');
     const bob = generateIdentity();
     roster.resetDirectory([entry('bob', 'b1', ['10.0.0.2'], bob)]);
     roster.mdnsSeen({ user: 'bob', fingerprint: fingerprint(bob.signing.publicKey), addresses: [{ host: '10.0.0.2', port: 4000 }] });
+    roster.setDirectoryAuthoritative(false);
     roster.resetDirectory([]);
     expect(roster.list()).toEqual([{ user: 'bob', online: true, addresses: ['10.0.0.2:4000'], via: ['mdns'] }]);
     expect(roster.targets('bob')).toEqual([{ sessionId: undefined, endpoints: [{ host: '10.0.0.2', port: 4000 }] }]);
   });
 
+  it('does not let an mDNS claim alone make a user online while the server directory is reachable', () => {
+    const roster = new PeerRoster('alice');
+    const seen = events(roster);
+    roster.mdnsSeen({ user: 'bob', fingerprint: 'AAAA-BBBB-CCCC-DDDD', addresses: [{ host: '10.0.0.66', port: 1 }] });
+    expect(roster.list()).toEqual([{ user: 'bob', online: false, addresses: ['10.0.0.66:1'], via: ['mdns'] }]);
+    expect(seen).toEqual([]);
+    // Still worth a dial (the handshake proves who answers), after any device the server vouches for.
+    roster.applyDirectory([entry('bob', 'b1', ['10.0.0.2'])], []);
+    expect(roster.targets('bob').map((t) => t.sessionId)).toEqual(['b1', undefined]);
+    expect(seen).toEqual(['+bob']);
+  });
+
   it('forgets an mDNS-only device on its goodbye', () => {
     const roster = new PeerRoster('alice');
+    roster.setDirectoryAuthoritative(false);
     const seen = events(roster);
     roster.mdnsSeen({ user: 'dan', fingerprint: 'AAAA-BBBB-CCCC-DDDD', addresses: [{ host: '10.0.0.9', port: 1 }] });
     roster.mdnsGone({ user: 'dan', fingerprint: 'AAAA-BBBB-CCCC-DDDD' });

@@ -71,12 +71,18 @@ describe('validateRecord', () => {
 
   it('keeps only IP literals among the addresses, deduplicated', () => {
     const result = validateRecord(
-      service({ addresses: ['evil.example', '999.1.1.1', '10.100.1.2', 'fe80::1', '10.100.1.2', 7, '', 'localhost'] }),
+      service({ addresses: ['evil.example', '999.1.1.1', '10.100.1.2', 'fd00::1', '10.100.1.2', 7, '', 'localhost'] }),
     );
     expect(result).toMatchObject({
       isValid: true,
-      record: { addresses: [{ host: '10.100.1.2', port: 40_000 }, { host: 'fe80::1', port: 40_000 }] },
+      record: { addresses: [{ host: '10.100.1.2', port: 40_000 }, { host: 'fd00::1', port: 40_000 }] },
     });
+  });
+
+  it('drops addresses nobody should dial on a stranger\'s word: loopback, unspecified, multicast, broadcast, link-local IPv6', () => {
+    const hostile = ['127.0.0.1', '127.8.8.8', '0.0.0.0', '0.1.2.3', '224.0.0.251', '239.1.1.1', '255.255.255.255', '::', '::1', 'ff02::fb', 'fe80::1', '::ffff:127.0.0.1'];
+    const result = validateRecord(service({ addresses: [...hostile, '10.100.1.9'] }));
+    expect(result).toMatchObject({ isValid: true, record: { addresses: [{ host: '10.100.1.9', port: 40_000 }] } });
   });
 
   it('falls back to the packet source when no address record is usable', () => {
