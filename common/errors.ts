@@ -51,6 +51,18 @@ export const ERROR_CODES = Object.freeze({
   SALA_E_MESSAGE_TOO_LARGE: 'A message is over the size limit (64 KiB for 1:1, 8 KiB for groups, in UTF-8 bytes).',
   SALA_E_UNKNOWN_USER: 'A message was addressed to a name that is not a user (or to oneself).',
 
+  // file transfer
+  SALA_E_TRANSFER_CANCELLED: 'A file transfer was cancelled by one side; the partial file is removed.',
+  SALA_E_TRANSFER_DECLINED: 'The receiver declined the offered file.',
+  SALA_E_TRANSFER_TIMEOUT: 'An offer was not answered in time, or a transfer made no progress for too long.',
+  SALA_E_TRANSFER_CORRUPT: 'The received file does not match the size or hash the sender announced.',
+  SALA_E_TRANSFER_UNKNOWN: 'No transfer with that id is waiting for this command.',
+  SALA_E_FILE_CHANGED: 'The file changed on the sender while it was being sent; send it again.',
+  SALA_E_FILE_UNREADABLE: 'The file to send cannot be read (missing, a folder, or no permission).',
+  SALA_E_FILE_TOO_LARGE: 'The offered file is larger than this peer accepts (--max-file-size).',
+  SALA_E_DISK_FULL: 'Not enough free space in the downloads folder for the file.',
+  SALA_E_DOWNLOADS_DIR: 'The downloads folder cannot be created or written.',
+
   // peer program
   SALA_E_COMMAND_INVALID: 'A JSON-lines or slash command is malformed, unknown, or misses a field; the message says which.',
   SALA_E_COMMAND_UNSUPPORTED: 'A command this version of the peer does not provide yet; the message says what is missing.',

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { readPassword } from '../common/cli/password-input.js';
@@ -18,6 +19,7 @@ export interface ChatOptions extends ConnectionOptions {
   interface?: string;
   downloads?: string;
   acceptFiles?: boolean;
+  maxFileSize?: string;
 }
 
 /** `sala [chat] --user NAME …`: logs in and chats, interactively or as JSON lines (CONTRACT.md). */
@@ -30,8 +32,9 @@ export function addChatCommand(program: Command): void {
       .option('--host <address>', 'address to accept direct links on (default: all interfaces)')
       .option('--port <n>', 'port to accept direct links on (default: any free port)')
       .option('--interface <address>', "this computer's address on the classroom LAN (for mDNS and the addresses others dial)")
-      .option('--downloads <dir>', 'where received files go (file transfer comes in a later version)')
-      .option('--accept-files', 'accept offered files without asking (file transfer comes in a later version)'),
+      .option('--downloads <dir>', 'where received files go (default: the Sala folder in your Downloads folder)')
+      .option('--accept-files', 'accept every offered file without asking (still announced)')
+      .option('--max-file-size <bytes>', 'refuse offered files larger than this (like 2G, 500M; default: no limit but free space)'),
   ).action(async (options: ChatOptions) => {
     process.exitCode = await chat(options);
   });
@@ -77,8 +80,20 @@ async function peerOptions(options: ChatOptions, isJson: boolean): Promise<PeerO
     interfaceAddress,
     listenHost: options.host,
     listenPort,
+    downloadsDir: options.downloads === undefined ? undefined : resolve(options.downloads),
+    isAutoAcceptFiles: options.acceptFiles === true,
+    maxFileBytes: options.maxFileSize === undefined ? undefined : parseByteSize(options.maxFileSize, '--max-file-size'),
     logger: cliLogger(isJson),
   };
+}
+
+/** `1048576`, `500K`, `20M`, `2G` (powers of 1024). */
+export function parseByteSize(text: string, option: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(text.trim());
+  const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+  const bytes = match === null ? Number.NaN : Number(match[1]) * (units[(match[2] ?? '').toUpperCase()] ?? Number.NaN);
+  if (!Number.isFinite(bytes) || bytes < 1) throw new SalaError('SALA_E_CONFIG_INVALID', `${option} must be a size like 500M or 2G, not "${text.slice(0, 20)}".`);
+  return Math.floor(bytes);
 }
 
 function parsePort(text: string): number {
@@ -183,6 +198,13 @@ function forwardPeerEvents(peer: Peer, emit: (event: JsonEvent) => void): void {
   peer.on('server.disconnected', () => emit({ event: 'server.disconnected' }));
   peer.on('server.reconnected', () => emit({ event: 'server.reconnected' }));
   peer.on('warning', (warning) => emit({ event: 'warning', ...warning }));
+  peer.on('file.offered', (offered) => emit({ event: 'file.offered', ...offered }));
+  peer.on('file.offer', (offer) => emit({ event: 'file.offer', ...offer }));
+  peer.on('file.progress', (progress) => emit({ event: 'file.progress', ...progress }));
+  peer.on('file.sent', (sent) => emit({ event: 'file.sent', ...sent }));
+  peer.on('file.received', (received) => emit({ event: 'file.received', ...received }));
+  peer.on('file.declined', (declined) => emit({ event: 'file.declined', ...declined }));
+  peer.on('file.failed', (failed) => emit({ event: 'file.failed', ...failed }));
 }
 
 /** Ctrl+C (SIGINT; also Ctrl+Break on Windows) and SIGTERM end the chat cleanly: log out, exit 0. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   DataDirLock,
@@ -19,6 +20,8 @@ import {
 import { ChatHistory, type ChatStatus } from './chat/chat-history.js';
 import { ChatService } from './chat/chat-service.js';
 import { DEVICE_KEY_FILE } from './device-identity.js';
+import type { FileEvents } from './files/file-context.js';
+import { FileService } from './files/file-service.js';
 import { PeerDiscovery } from './discovery/index.js';
 import { LinkManager, type PeerLink } from './links/link-manager.js';
 import { endpointsToAnnounce, isMdnsUseful } from './listen-endpoints.js';
@@ -51,6 +54,12 @@ export interface PeerOptions {
   /** Tuning for tests and benchmarks; defaults from common/config. */
   tuning?: PeerTuning | undefined;
   signal?: AbortSignal | undefined;
+  /** `--downloads`: where received files go (default: the Downloads folder's `Sala` subfolder). */
+  downloadsDir?: string | undefined;
+  /** `--accept-files`: accept every offer (still announced with `file.offer`). */
+  isAutoAcceptFiles?: boolean | undefined;
+  /** Offers above this size are refused (`--max-file-size`); default: no limit but free space. */
+  maxFileBytes?: number | undefined;
 }
 
 export interface PeerTuning {
@@ -63,6 +72,8 @@ export interface PeerTuning {
   redialMaxDelayMs?: number;
   serverDiscoveryTimeoutMs?: number;
   mdnsTtlMs?: number;
+  fileOfferTimeoutMs?: number;
+  fileWindowBytes?: number;
 }
 
 export interface HistoryEntry {
@@ -75,7 +86,7 @@ export interface HistoryEntry {
   status: ChatStatus;
 }
 
-export interface PeerEvents {
+export interface PeerEvents extends FileEvents {
   'peer.online': [{ user: string }];
   'peer.offline': [{ user: string }];
   /** Stored and on its way (`sent`), or waiting for a link to that user (`queued`). */
@@ -106,6 +117,14 @@ function checkedRecipient(to: string): string {
   }
 }
 
+/** An offer not answered within this time is withdrawn (the sender gets SALA_E_TRANSFER_TIMEOUT). */
+const DEFAULT_FILE_OFFER_TIMEOUT_MS = 10 * 60_000;
+
+/** `~/Downloads/Sala` (Windows: `%USERPROFILE%\\Downloads\\Sala`): where people look for what they received. */
+export function defaultDownloadsDir(): string {
+  return join(homedir(), 'Downloads', 'Sala');
+}
+
 /** Where this peer keeps per-user files: one user's history never mixes with another's. */
 function userDir(dataDir: string, user: string): string {
   return join(dataDir, 'users', user);
@@ -126,6 +145,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #client: RendezvousClient;
   readonly #links: LinkManager;
   readonly #chat: ChatService;
+  readonly #files: FileService;
   readonly #history: ChatHistory;
   readonly #discovery: PeerDiscovery;
   readonly #roster: PeerRoster;
@@ -137,6 +157,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #log: Logger;
   /** Dials in progress on behalf of send(), one per user. */
   readonly #linking = new Map<string, Promise<void>>();
+  readonly #warnedAt = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -172,6 +193,25 @@ export class Peer extends EventEmitter<PeerEvents> {
       now: () => this.#client.clock.now(),
       logger: this.#log,
     });
+    const dataDir = options.dataDir;
+    this.#files = new FileService(
+      {
+        me: this.user,
+        path: (name) => join(userDir(dataDir, this.user), name),
+        linkTo: (user) => this.#links.toUser(user),
+        requestLink: (user) => this.#redialer.poke(user),
+        emit: (event, ...args) => (this.emit as (name: string, ...values: unknown[]) => boolean)(event, ...args),
+        record: (event, detail) => this.#record(event, detail),
+        offerTimeoutMs: options.tuning?.fileOfferTimeoutMs ?? DEFAULT_FILE_OFFER_TIMEOUT_MS,
+        logger: this.#log,
+      },
+      {
+        downloadsDir: options.downloadsDir ?? defaultDownloadsDir(),
+        isAutoAccept: options.isAutoAcceptFiles === true,
+        maxFileBytes: options.maxFileBytes ?? Number.MAX_SAFE_INTEGER,
+        ...(options.tuning?.fileWindowBytes === undefined ? {} : { windowBytes: options.tuning.fileWindowBytes }),
+      },
+    );
     this.#redialer = new Redialer({
       attempt: (user) => this.#reach(user),
       ...(options.tuning?.redialInitialDelayMs === undefined ? {} : { initialDelayMs: options.tuning.redialInitialDelayMs }),
@@ -295,6 +335,36 @@ export class Peer extends EventEmitter<PeerEvents> {
     return result;
   }
 
+  /**
+   * Offers a file to `to` (hashed first; `file.offered`), sent when they accept, resumed by itself
+   * after a lost link; the same file sent again to the same user resumes the unfinished transfer.
+   */
+  async sendFile(to: string, path: string, options: { name?: string | undefined; ref?: string | undefined } = {}): Promise<{ transferId: string }> {
+    this.#checkOpen();
+    const recipient = checkedRecipient(to);
+    if (recipient === this.user) throw new SalaError('SALA_E_UNKNOWN_USER', 'You cannot send a file to yourself.');
+    if (this.#links.toUser(recipient) === undefined && this.#roster.isOnline(recipient)) await this.#linkTo(recipient);
+    this.#roster.remember(recipient);
+    return this.#files.sendFile(recipient, path, options);
+  }
+
+  /** Accepts an offered file (the whole id, or an unambiguous start of it). */
+  async acceptFile(transferId: string): Promise<void> {
+    this.#checkOpen();
+    return await this.#files.acceptFile(transferId);
+  }
+
+  async declineFile(transferId: string): Promise<void> {
+    this.#checkOpen();
+    return await this.#files.declineFile(transferId);
+  }
+
+  /** Ends a transfer on both sides (`file.failed` SALA_E_TRANSFER_CANCELLED) and removes the partial file. */
+  async cancelFile(transferId: string): Promise<void> {
+    this.#checkOpen();
+    return await this.#files.cancelFile(transferId, this.user);
+  }
+
   /** The conversation with `user`, oldest first, from this device's history. */
   async history(user: string): Promise<HistoryEntry[]> {
     this.#checkOpen();
@@ -328,8 +398,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     client.on('directory', (change) => this.#roster.applyDirectory(change.online, change.offline));
     client.on('ticket', () => this.#links.pushTicket());
     client.on('revoked', (revocation) => this.#onRevocation(revocation, undefined));
-    client.on('server.disconnected', () => this.emit('server.disconnected'));
-    client.on('server.reconnected', () => this.emit('server.reconnected'));
+    client.on('server.disconnected', () => {
+      this.#roster.setDirectoryAuthoritative(false);
+      this.emit('server.disconnected');
+    });
+    client.on('server.reconnected', () => {
+      this.#roster.setDirectoryAuthoritative(true);
+      this.emit('server.reconnected');
+    });
     client.on('error', (error) => {
       this.emit('error', error);
       void this.close();
@@ -354,6 +430,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#discovery.start();
     // What waited in the outbox from an earlier run goes to whoever is reachable.
     for (const user of await this.#history.pendingRecipients(this.user)) this.#redialer.poke(user);
+    for (const user of this.#files.pendingUsers()) this.#redialer.poke(user);
   }
 
   #onSighted(user: string): void {
@@ -389,13 +466,14 @@ export class Peer extends EventEmitter<PeerEvents> {
       } catch (err) {
         const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`);
         this.#log.info('peer.dial_failed', { user, code: error.code });
-        if (error.code === 'SALA_E_TICKET_INVALID') this.#warn(error.code, `${user}: ${error.message}`);
+        if (error.code === 'SALA_E_TICKET_INVALID') this.#warnOnce(`dial:${user}`, error.code, `${user}: ${error.message}`);
       }
     }
     return false;
   }
 
   async #hasPending(user: string): Promise<boolean> {
+    if (this.#files.hasPending(user)) return true;
     return (await this.#history.unacknowledged(user, this.user)).length > 0;
   }
 
@@ -405,6 +483,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#record('link.up', `peer=${user} session=${sid} dir=${link.isInitiator ? 'out' : 'in'}`);
     this.emit('link.up', { user, sessionId: sid });
     void this.#chat.attach(link);
+    this.#files.attach(link);
   }
 
   #onLinkDown(link: PeerLink, error: SalaError | undefined): void {
@@ -438,6 +517,15 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#links.forwardRevocation(revocation, from);
   }
 
+  /** #warn, at most once a minute per `key` (a redial loop must not repeat the same warning). */
+  #warnOnce(key: string, code: string, message: string): void {
+    const nowMs = Date.now();
+    if (nowMs - (this.#warnedAt.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    if (this.#warnedAt.size >= 1_000) this.#warnedAt.clear();
+    this.#warnedAt.set(key, nowMs);
+    this.#warn(code, message);
+  }
+
   /** A problem worth telling the user and the activity log about, that does not end this peer. */
   #warn(code: string, message: string): void {
     this.#record('peer.warning', `code=${code}`);
@@ -456,6 +544,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   #shutdown(isLogout: boolean): Promise<void> {
     this.#closing ??= (async () => {
       this.#redialer.close();
+      this.#files.close();
       await Promise.allSettled([this.#discovery.close(), this.#links.close()]);
       if (isLogout) await this.#client.logout();
       else this.#client.close();

@@ -1,3 +1,4 @@
+import type { WireMessage } from '../wire/index.js';
 import type { MessageChannel } from './message-channel.js';
 
 export interface InboundGuardOptions {
@@ -9,6 +10,11 @@ export interface InboundGuardOptions {
   idleTimeoutMs: number;
   /** Called once, on the first message over the limit; messages after it are not handed on. */
   onFlood: () => void;
+  /**
+   * Messages bounded some other way do not count (file chunks: the receiver grants credit for
+   * them, so their volume is its own choice). Every message still resets the idle timer.
+   */
+  isCounted?: (message: WireMessage) => boolean;
 }
 
 export interface InboundGuard {
@@ -28,11 +34,11 @@ export function guardInbound(messages: MessageChannel, options: InboundGuardOpti
   let idleTimer = setTimeout(() => messages.destroy(), options.idleTimeoutMs);
   idleTimer.unref();
 
-  messages.on('inbound', () => {
+  messages.on('inbound', (message) => {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(() => messages.destroy(), options.idleTimeoutMs);
     idleTimer.unref();
-    if (isFlooded) return;
+    if (isFlooded || options.isCounted?.(message) === false) return;
     const nowMs = Date.now();
     tokens = Math.min(options.burst, tokens + ((nowMs - lastRefillMs) / 1000) * options.messagesPerSecond);
     lastRefillMs = nowMs;

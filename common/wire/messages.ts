@@ -18,6 +18,12 @@ export const MAX_LOG_BATCH = 256;
 export const MAX_PING_DATA_BYTES = 256;
 /** CONTRACT.md: 1:1 texts up to 64 KiB of UTF-8. */
 export const MAX_CHAT_TEXT_BYTES = 64 * 1024;
+/** File data per `file.chunk`: 64 KiB keeps a chunk (plus envelope and tag) well inside one frame. */
+export const MAX_FILE_CHUNK_BYTES = 64 * 1024;
+/** An offered file name, as the sender spelled it (the receiver makes it safe). */
+export const MAX_FILE_NAME_BYTES = 255;
+/** The most credit one grant may give: the receiver's window is far smaller; this only bounds the field. */
+export const MAX_FILE_CREDIT_BYTES = 64 * 1024 * 1024;
 
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
 const SESSION_ID = field.string({ maxBytes: 64, minBytes: 1 });
@@ -140,6 +146,26 @@ const MESSAGE_SHAPES = {
   },
   /** The receiver has stored the message with this id (sent again for a duplicate). */
   'chat.ack': { id: EVENT_ID },
+  // ── peer ↔ peer: file transfer (docs/protocol.md 4.5) ──
+  /** The sender offers a file; `transferId` stays the same across resumptions. */
+  'file.offer': {
+    transferId: EVENT_ID,
+    name: field.string({ maxBytes: MAX_FILE_NAME_BYTES, minBytes: 1 }),
+    size: field.uint(),
+    sha256: field.bytes({ maxBytes: 32, exactBytes: 32 }),
+  },
+  /** The receiver accepts, from `offset` (the bytes it already holds from an interrupted attempt). */
+  'file.accept': { transferId: EVENT_ID, offset: field.uint() },
+  'file.decline': { transferId: EVENT_ID },
+  /** The receiver may be sent `bytes` more of the file (flow control: it grants as it writes to disk). */
+  'file.credit': { transferId: EVENT_ID, bytes: field.uint({ max: MAX_FILE_CREDIT_BYTES }) },
+  'file.chunk': { transferId: EVENT_ID, offset: field.uint(), data: field.bytes({ maxBytes: MAX_FILE_CHUNK_BYTES }) },
+  /** The sender has sent every byte. */
+  'file.done': { transferId: EVENT_ID },
+  /** The receiver has checked the whole-file hash and stored the file under its final name. */
+  'file.complete': { transferId: EVENT_ID },
+  /** Either side ends the transfer (cancelled, failed, timed out); `code` is a SALA_E_… name. */
+  'file.cancel': { transferId: EVENT_ID, code: field.string({ maxBytes: 64, minBytes: 1 }), message: field.string({ maxBytes: 1024 }) },
   /**
    * The sender's renewed session ticket (every 30 minutes): the link outlives the ticket shown in
    * its handshake only if a newer one for the same session and key arrives before that one expires.

@@ -11,7 +11,6 @@ export type CommandAnswer =
   | { kind: 'quit' }
   | { kind: 'none' };
 
-const FILES_LATER = 'File transfer is not part of this version of Sala yet; send the file another way for now.';
 const GROUPS_LATER = 'Group chat is not part of this version of Sala yet; use 1:1 messages for now.';
 
 /**
@@ -32,10 +31,18 @@ export async function runChatCommand(peer: Peer, command: ChatCommand): Promise<
     case 'quit':
       return { kind: 'quit' };
     case 'sendFile':
+      // `file.offered` (with the ref) comes from the Peer once the file is hashed.
+      await peer.sendFile(command.to, command.path, { name: command.name, ref: command.ref });
+      return { kind: 'none' };
     case 'acceptFile':
+      await peer.acceptFile(command.transferId);
+      return { kind: 'none' };
     case 'declineFile':
+      await peer.declineFile(command.transferId);
+      return { kind: 'none' };
     case 'cancelFile':
-      throw new SalaError('SALA_E_COMMAND_UNSUPPORTED', FILES_LATER);
+      await peer.cancelFile(command.transferId);
+      return { kind: 'none' };
     case 'join':
     case 'leave':
     case 'groupSend':

@@ -5,6 +5,7 @@ import type { PeerInfo } from '../roster.js';
 import { HELP_TEXT, parseSlashCommand } from './chat-commands.js';
 import { ChatTerminal } from './chat-terminal.js';
 import { runChatCommand } from './command-runner.js';
+import { formatBytes } from '../files/incoming-transfers.js';
 
 /**
  * The interactive chat: a prompt with the slash commands of CONTRACT.md, and everything that
@@ -40,6 +41,29 @@ export async function runInteractive(peer: Peer): Promise<number> {
   peer.on('server.disconnected', () => terminal.print('Lost the connection to the server; reconnecting. Chats with linked peers go on.', 'warning'));
   peer.on('server.reconnected', () => terminal.print('Connected to the server again.', 'info'));
   peer.on('warning', ({ message }) => terminal.print(message, 'warning'));
+  const names = new Map<string, string>(); // transfer id → file name, for the progress bars
+  peer.on('file.offered', ({ transferId, to, name, size }) => {
+    names.set(transferId, name);
+    terminal.print(`  offered ${name} (${formatBytes(size)}) to ${to}; waiting for them to accept [${short(transferId)}]`, 'muted');
+  });
+  peer.on('file.offer', ({ transferId, from, name, size }) => {
+    names.set(transferId, name);
+    terminal.print(`${from} offers you ${name} (${formatBytes(size)}): /accept ${short(transferId)} or /decline ${short(transferId)}`, 'info');
+  });
+  peer.on('file.progress', ({ transferId, bytes, total }) => terminal.progress(transferId, bytes, total, names.get(transferId)));
+  peer.on('file.sent', ({ transferId, size }) => {
+    terminal.endProgress(transferId);
+    terminal.print(`  ✓ ${names.get(transferId) ?? transferId} delivered (${formatBytes(size)}, checked)`, 'success');
+  });
+  peer.on('file.received', ({ transferId, path, sha256 }) => {
+    terminal.endProgress(transferId);
+    terminal.print(`  ✓ received ${path} (SHA-256 ${sha256.slice(0, 16)}…, checked)`, 'success');
+  });
+  peer.on('file.declined', ({ transferId }) => terminal.print(`  ${names.get(transferId) ?? transferId} was declined`, 'warning'));
+  peer.on('file.failed', ({ transferId, code, message }) => {
+    terminal.endProgress(transferId);
+    terminal.print(`  ${names.get(transferId) ?? transferId}: ${code}: ${message}`, 'error');
+  });
   peer.once('error', (error: SalaError) => {
     exitCode = 1;
     terminal.print(`${error.code}: ${error.message}`, 'error');
@@ -86,6 +110,10 @@ export async function runInteractive(peer: Peer): Promise<number> {
   }
   void texts;
   return exitCode;
+}
+
+function short(transferId: string): string {
+  return transferId.slice(0, 8);
 }
 
 function clock(atMs: number): string {

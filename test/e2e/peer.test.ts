@@ -6,29 +6,14 @@
 
 import { describe, expect, it, vi } from 'vitest';
 import { MAX_CHAT_TEXT_BYTES, type SalaError } from '../../common/index.js';
-import type { Peer, PeerEvents } from '../../peer/peer.js';
 import { AdminClient } from '../../rendezvous/admin/admin-client.js';
 import { RendezvousServer } from '../../rendezvous/server.js';
 import { rejectsWithSalaError } from '../helpers/errors.js';
-import { startPeer } from '../helpers/peers.js';
+import { nextEvent, startPeer } from '../helpers/peers.js';
 import { FAST_HASHING, register, startServer, tempDir } from '../helpers/rendezvous.js';
 
 
-function next<K extends keyof PeerEvents>(peer: Peer, event: K, predicate: (...args: PeerEvents[K]) => boolean = () => true, timeoutMs = 8_000): Promise<PeerEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      peer.off(event, listener as never);
-      reject(new Error(`${peer.user}: no ${String(event)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const listener = (...args: PeerEvents[K]): void => {
-      if (!predicate(...args)) return;
-      clearTimeout(timer);
-      peer.off(event, listener as never);
-      resolve(args);
-    };
-    peer.on(event, listener as never);
-  });
-}
+const next = nextEvent;
 
 async function serverWith(...users: string[]): Promise<RendezvousServer> {
   const server = await startServer();

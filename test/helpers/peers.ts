@@ -1,5 +1,5 @@
 import { onTestFinished } from 'vitest';
-import { Peer, type PeerOptions } from '../../peer/peer.js';
+import { Peer, type PeerEvents, type PeerOptions } from '../../peer/peer.js';
 import type { RendezvousServer } from '../../rendezvous/server.js';
 import { tempDir, TEST_PASSWORD } from './rendezvous.js';
 
@@ -29,4 +29,26 @@ export async function startPeer(server: RendezvousServer | { port: number }, use
   peer.on('error', () => undefined);
   onTestFinished(() => peer.close());
   return peer;
+}
+
+/** The next `event` from `peer` that matches, or a rejection naming what did not come in time. */
+export function nextEvent<K extends keyof PeerEvents>(
+  peer: Peer,
+  event: K,
+  predicate: (...args: PeerEvents[K]) => boolean = () => true,
+  timeoutMs = 15_000,
+): Promise<PeerEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      peer.off(event, listener as never);
+      reject(new Error(`${peer.user}: no ${String(event)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (...args: PeerEvents[K]): void => {
+      if (!predicate(...args)) return;
+      clearTimeout(timer);
+      peer.off(event, listener as never);
+      resolve(args);
+    };
+    peer.on(event, listener as never);
+  });
 }

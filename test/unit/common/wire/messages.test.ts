@@ -88,6 +88,14 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
     { type: 'chat', id: 'm2', text: 'é'.repeat(32 * 1024), at: 2 },
   ],
   'chat.ack': [{ type: 'chat.ack', id: 'm1' }],
+  'file.offer': [{ type: 'file.offer', transferId: 't1', name: 'notes.pdf', size: 1_234_567, sha256: Buffer.alloc(32, 9) }],
+  'file.accept': [{ type: 'file.accept', transferId: 't1', offset: 65_536 }],
+  'file.decline': [{ type: 'file.decline', transferId: 't1' }],
+  'file.credit': [{ type: 'file.credit', transferId: 't1', bytes: 1_048_576 }],
+  'file.chunk': [{ type: 'file.chunk', transferId: 't1', offset: 0, data: Buffer.alloc(64 * 1024, 1) }],
+  'file.done': [{ type: 'file.done', transferId: 't1' }],
+  'file.complete': [{ type: 'file.complete', transferId: 't1' }],
+  'file.cancel': [{ type: 'file.cancel', transferId: 't1', code: 'SALA_E_TRANSFER_CANCELLED', message: 'Cancelled by bob.' }],
   'link.ticket': [{ type: 'link.ticket', ticket: { body: Buffer.from([7]), sig: Buffer.alloc(64, 8) } }],
 };
 

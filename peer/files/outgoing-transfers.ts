@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { isSalaErrorCode, MAX_FILE_NAME_BYTES, SalaError, toSalaError, type MessageOf } from '../../common/index.js';
+import type { PeerLink } from '../links/link-manager.js';
+import { hashFile, hashFilePrefix, READ_CHUNK_BYTES } from './file-hash.js';
+import type { FileContext } from './file-context.js';
+import { ProgressThrottle } from './progress-throttle.js';
+import { OUTGOING_RECORD, TransferRecords, type OutgoingRecord } from './transfer-records.js';
+
+/** One attempt at sending the bytes of a transfer over one link. */
+interface Pump {
+  readonly link: PeerLink;
+  credit: number;
+  wake: (() => void) | undefined;
+  isStopped: boolean;
+}
+
+/**
+ * The sending half of file transfer. A file is hashed, offered (name, size, SHA-256), and sent from
+ * the offset the receiver asks for, in chunks it has granted credit for, so that a slow disk on the
+ * other side never makes us buffer, and a chat message never waits behind more than the credit
+ * window. Unfinished transfers are saved, re-offered on every new link to the receiver, and resume
+ * from where the receiver's verified bytes end; the same file sent again to the same user resumes too.
+ */
+export class OutgoingTransfers {
+  readonly #context: FileContext;
+  readonly #records: TransferRecords<OutgoingRecord>;
+  readonly #pumps = new Map<string, Pump>();
+  readonly #offerTimers = new Map<string, NodeJS.Timeout>();
+  readonly #progress = new ProgressThrottle();
+
+  constructor(context: FileContext) {
+    this.#context = context;
+    this.#records = new TransferRecords(context.path('transfers-out.json'), OUTGOING_RECORD, { logger: context.logger });
+  }
+
+  /** The users with transfers waiting to be (re)offered: the peer dials them like chat recipients. */
+  pendingRecipients(): string[] {
+    return [...new Set(this.#records.all().map((r) => r.to))];
+  }
+
+  hasPending(user: string): boolean {
+    return this.#records.all().some((r) => r.to === user);
+  }
+
+  has(transferId: string): boolean {
+    return this.#records.get(transferId) !== undefined;
+  }
+
+  /** Hashes and offers a file; resolves with its transfer id (the same one as an unfinished send of it). */
+  async send(to: string, path: string, options: { name?: string | undefined; ref?: string | undefined } = {}): Promise<{ transferId: string }> {
+    const name = options.name ?? basename(path);
+    if (name === '' || Buffer.byteLength(name, 'utf8') > MAX_FILE_NAME_BYTES) {
+      throw new SalaError('SALA_E_COMMAND_INVALID', `The file name to offer must be 1 to ${MAX_FILE_NAME_BYTES} bytes long.`);
+    }
+    const { size, mtimeMs } = await statFile(path);
+    let sha256: string;
+    try {
+      sha256 = (await hashFile(path, size)).toString('hex');
+    } catch (err) {
+      throw new SalaError('SALA_E_FILE_UNREADABLE', `Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const same = this.#records.all().find((r) => r.to === to && r.path === path && r.size === size && r.sha256 === sha256 && r.name === name);
+    const record: OutgoingRecord = same ?? { transferId: randomUUID(), to, path, name, size, sha256, mtimeMs, createdAt: Date.now() };
+    this.#records.put({ ...record, mtimeMs });
+    this.#context.emit('file.offered', { transferId: record.transferId, to, name, size, ...(options.ref === undefined ? {} : { ref: options.ref }) });
+    this.#context.record('file.offered', `to=${to} id=${record.transferId} size=${size}${same === undefined ? '' : ' resumed=true'}`);
+    const link = this.#context.linkTo(to);
+    if (link === undefined) this.#context.requestLink(to);
+    else this.#offer(link, record);
+    return { transferId: record.transferId };
+  }
+
+  /** A new link: offer again whatever waits for that user (the receiver answers with its offset). */
+  onLinkUp(link: PeerLink): void {
+    for (const record of this.#records.all()) if (record.to === link.peer.user && !this.#pumps.has(record.transferId)) this.#offer(link, record);
+  }
+
+  onMessage(link: PeerLink, message: MessageOf<'file.accept' | 'file.decline' | 'file.credit' | 'file.complete' | 'file.cancel'>): void {
+    const record = this.#records.get(message.transferId);
+    // Only the receiver of a transfer may steer it; anything else is ignored.
+    if (record === undefined || record.to !== link.peer.user) return;
+    switch (message.type) {
+      case 'file.accept':
+        this.#clearOfferTimer(record.transferId);
+        void this.#pump(link, record, message.offset);
+        return;
+      case 'file.credit': {
+        const pump = this.#pumps.get(record.transferId);
+        if (pump === undefined || pump.link !== link) return;
+        pump.credit += message.bytes;
+        pump.wake?.();
+        return;
+      }
+      case 'file.decline':
+        this.#finish(record, 'file.declined');
+        this.#context.emit('file.declined', { transferId: record.transferId });
+        return;
+      case 'file.complete':
+        this.#finish(record, 'file.completed');
+        this.#context.emit('file.sent', { transferId: record.transferId, size: record.size, sha256: record.sha256 });
+        return;
+      case 'file.cancel':
+        this.#fail(record, new SalaError(codeOf(message.code), message.message), false);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Ends a transfer on both sides (cancelFile, or a failure of ours). */
+  cancel(transferId: string, error: SalaError): boolean {
+    const record = this.#records.get(transferId);
+    if (record === undefined) return false;
+    this.#fail(record, error, true);
+    return true;
+  }
+
+  close(): void {
+    for (const timer of this.#offerTimers.values()) clearTimeout(timer);
+    this.#offerTimers.clear();
+    for (const pump of this.#pumps.values()) this.#stop(pump);
+  }
+
+  #offer(link: PeerLink, record: OutgoingRecord): void {
+    sendQuietly(link, { type: 'file.offer', transferId: record.transferId, name: record.name, size: record.size, sha256: Buffer.from(record.sha256, 'hex') });
+    if (this.#offerTimers.has(record.transferId)) return;
+    // An offer nobody answers does not wait forever (the receiver may be away from the keyboard).
+    const timer = setTimeout(() => {
+      this.#offerTimers.delete(record.transferId);
+      if (this.#pumps.has(record.transferId) || this.#records.get(record.transferId) === undefined) return;
+      this.#fail(record, new SalaError('SALA_E_TRANSFER_TIMEOUT', `${record.to} did not answer the offer of ${record.name} in time.`), true);
+    }, this.#context.offerTimeoutMs);
+    timer.unref();
+    this.#offerTimers.set(record.transferId, timer);
+  }
+
+  #clearOfferTimer(transferId: string): void {
+    clearTimeout(this.#offerTimers.get(transferId));
+    this.#offerTimers.delete(transferId);
+  }
+
+  /** Sends bytes [offset, size) within the receiver's credit, then `file.done`. */
+  async #pump(link: PeerLink, record: OutgoingRecord, offset: number): Promise<void> {
+    const { transferId, size } = record;
+    const previous = this.#pumps.get(transferId);
+    if (previous !== undefined) this.#stop(previous);
+    if (offset > size) {
+      this.#fail(record, new SalaError('SALA_E_TRANSFER_CORRUPT', `${record.to} asked to resume past the end of ${record.name}.`), true);
+      return;
+    }
+    const pump: Pump = { link, credit: 0, wake: undefined, isStopped: false };
+    this.#pumps.set(transferId, pump);
+    const onClose = (): void => this.#stop(pump);
+    link.messages.once('close', onClose);
+    try {
+      const now = await statFile(record.path);
+      if (now.size !== size || now.mtimeMs !== record.mtimeMs) throw fileChanged(record);
+      // The whole file is checked against the offered hash as it is read: a change mid-transfer is caught.
+      const hash = await hashFilePrefix(record.path, offset);
+      let sent = offset;
+      if (size > offset) {
+        for await (const chunk of createReadStream(record.path, { start: offset, end: size - 1, highWaterMark: READ_CHUNK_BYTES })) {
+          const bytes = chunk as Buffer;
+          for (let at = 0; at < bytes.length; ) {
+            await this.#creditAndRoom(pump);
+            const piece = bytes.subarray(at, at + Math.min(pump.credit, bytes.length - at));
+            link.messages.send({ type: 'file.chunk', transferId, offset: sent, data: piece });
+            hash.update(piece);
+            pump.credit -= piece.length;
+            sent += piece.length;
+            at += piece.length;
+            this.#reportProgress(transferId, sent, size);
+          }
+        }
+      }
+      if (sent !== size || hash.digest('hex') !== record.sha256) throw fileChanged(record);
+      const after = await statFile(record.path);
+      if (after.mtimeMs !== record.mtimeMs || after.size !== size) throw fileChanged(record);
+      this.#reportProgress(transferId, size, size, true);
+      link.messages.send({ type: 'file.done', transferId });
+    } catch (err) {
+      if (pump.isStopped || link.messages.isClosed) return; // the link went: resumed on the next one
+      const error = toSalaError(err, 'SALA_E_FILE_UNREADABLE', `Cannot read ${record.path}.`);
+      this.#fail(record, error, true);
+    } finally {
+      link.messages.off('close', onClose);
+      if (this.#pumps.get(transferId) === pump) this.#pumps.delete(transferId);
+    }
+  }
+
+  /** Waits until the receiver has granted credit and the link's write queue has room. */
+  async #creditAndRoom(pump: Pump): Promise<void> {
+    for (;;) {
+      if (pump.isStopped || pump.link.messages.isClosed) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The link closed during the transfer.');
+      if (pump.credit > 0 && !pump.link.channel.writableNeedDrain) return;
+      await new Promise<void>((resolve) => {
+        pump.wake = resolve;
+        if (pump.credit > 0) pump.link.channel.once('drain', resolve);
+      });
+      pump.wake = undefined;
+    }
+  }
+
+  #stop(pump: Pump): void {
+    pump.isStopped = true;
+    pump.wake?.();
+  }
+
+  #reportProgress(transferId: string, bytes: number, total: number, isFinal = false): void {
+    if (this.#progress.shouldReport(transferId, isFinal)) this.#context.emit('file.progress', { transferId, bytes, total });
+  }
+
+  #finish(record: OutgoingRecord, event: 'file.declined' | 'file.completed'): void {
+    this.#clearOfferTimer(record.transferId);
+    const pump = this.#pumps.get(record.transferId);
+    if (pump !== undefined) this.#stop(pump);
+    this.#records.remove(record.transferId);
+    this.#progress.forget(record.transferId);
+    this.#context.record(event, `to=${record.to} id=${record.transferId} size=${record.size}`);
+  }
+
+  #fail(record: OutgoingRecord, error: SalaError, shouldTellReceiver: boolean): void {
+    this.#clearOfferTimer(record.transferId);
+    const pump = this.#pumps.get(record.transferId);
+    if (pump !== undefined) this.#stop(pump);
+    if (shouldTellReceiver) {
+      const link = pump?.link ?? this.#context.linkTo(record.to);
+      if (link !== undefined) sendQuietly(link, { type: 'file.cancel', transferId: record.transferId, code: error.code, message: error.message.slice(0, 1024) });
+    }
+    this.#records.remove(record.transferId);
+    this.#progress.forget(record.transferId);
+    this.#context.record('file.failed', `to=${record.to} id=${record.transferId} code=${error.code}`);
+    this.#context.emit('file.failed', { transferId: record.transferId, code: error.code, message: error.message });
+  }
+}
+
+async function statFile(path: string): Promise<{ size: number; mtimeMs: number }> {
+  let stats;
+  try {
+    stats = await stat(path);
+  } catch (err) {
+    throw new SalaError('SALA_E_FILE_UNREADABLE', `Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { cause: err });
+  }
+  if (!stats.isFile()) throw new SalaError('SALA_E_FILE_UNREADABLE', `${path} is not a file.`);
+  return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) };
+}
+
+function fileChanged(record: OutgoingRecord): SalaError {
+  return new SalaError('SALA_E_FILE_CHANGED', `${record.path} changed while it was being sent to ${record.to}; send it again.`);
+}
+
+/** A code from the other side, if it is one of ours; anything else is reported as a cancellation. */
+export function codeOf(code: string): SalaError['code'] {
+  return isSalaErrorCode(code) ? code : 'SALA_E_TRANSFER_CANCELLED';
+}
+
+export function sendQuietly(link: PeerLink, message: Parameters<PeerLink['messages']['send']>[0]): void {
+  if (link.messages.isClosed) return;
+  try {
+    link.messages.send(message);
+  } catch {
+    // the link is closing; the transfer resumes on the next one
+  }
+}
