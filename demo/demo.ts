@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ const WAIT = { timeoutMs: 20_000 } as const;
 
 const out = (text = ''): void => void process.stdout.write(`${text}\n`);
 let stepNumber = 0;
-const STEPS = 9;
+const STEPS = 10;
 const step = (text: string): void => out(`\n[${++stepNumber}/${STEPS}] ${text}`);
 
 /** Runs one CLI command to completion, feeding `input` on stdin. */
@@ -52,7 +53,10 @@ class DemoPeer {
     this.user = user;
     this.child = new JsonChild(
       process.execPath,
-      [peerCli, 'chat', '--user', user, '--server', `127.0.0.1:${serverPort}`, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns', '--password-stdin', '--json'],
+      [
+        peerCli, 'chat', '--user', user, '--server', `127.0.0.1:${serverPort}`, '--data', dataDir,
+        '--downloads', join(dataDir, 'Downloads'), '--host', '127.0.0.1', '--no-mdns', '--password-stdin', '--json',
+      ],
       { label: `sala chat ${user}`, cwd: root },
     );
   }
@@ -153,6 +157,26 @@ async function main(): Promise<void> {
     await carol.say(alice, 'Alice, can you share your notes later?');
     out('      the server only introduced them: the texts went peer to peer, never through it');
 
+    step('Alice sends Bob a file: offered, accepted, streamed over the link, checked with SHA-256.');
+    const document = join(workDir, 'lesson-7-slides.pdf');
+    const documentBytes = randomBytes(6 * 1024 * 1024 + 12_345);
+    writeFileSync(document, documentBytes);
+    const documentHash = createHash('sha256').update(documentBytes).digest('hex');
+    alice.command({ cmd: 'sendFile', to: 'bob', path: document, ref: 'slides' });
+    const offered = await alice.next('file.offered', (l) => l['ref'] === 'slides');
+    const offer = await bob.next('file.offer', (l) => l['transferId'] === offered['transferId']);
+    out(`      bob is offered ${String(offer['name'])} (${String(offer['size'])} bytes) by ${String(offer['from'])}; he accepts`);
+    bob.command({ cmd: 'acceptFile', transferId: offer['transferId'] });
+    const [received, fileSent] = await Promise.all([
+      bob.next('file.received', (l) => l['transferId'] === offered['transferId']),
+      alice.next('file.sent', (l) => l['transferId'] === offered['transferId']),
+    ]);
+    const progressEvents = bob.child.lines.filter((l) => l['event'] === 'file.progress' && l['transferId'] === offered['transferId']).length;
+    out(`      ${progressEvents} progress events; bob stored it as ${String(received['path'])}`);
+    const stored = createHash('sha256').update(readFileSync(String(received['path']))).digest('hex');
+    if (stored !== documentHash || received['sha256'] !== documentHash || fileSent['sha256'] !== documentHash) throw new Error('the file arrived altered');
+    out(`      SHA-256 ${documentHash.slice(0, 32)}… — the same on alice's disk, in both programs' reports, and on bob's disk`);
+
     step('Carol closes Sala. Alice writes to her anyway: the message waits in Alice\'s outbox.');
     await carol.quit();
     await alice.next('peer.offline', (l) => l['user'] === 'carol');
@@ -216,11 +240,12 @@ async function main(): Promise<void> {
     out('  ✔ a rendezvous server whose key every login checks before sending a password');
     out('  ✔ three accounts registered; a duplicate name refused');
     out('  ✔ three peers logged in, saw each other, and chatted 1:1 over direct encrypted links');
+    out('  ✔ a file offered, accepted, streamed and verified with SHA-256 on both ends');
     out('  ✔ a message to an offline user waited in the outbox and was delivered once when she came back');
     out('  ✔ a server restart: chat went on over the links, sessions resumed without passwords');
     out('  ✔ a 4th simultaneous session refused, naming the three live ones');
     out('  ✔ the admin listed sessions, kicked one, and exported the activity report (no message texts)');
-    out('Next: file transfer and group chat over multicast.');
+    out('Next: group chat over multicast.');
   } finally {
     await cleanup();
   }

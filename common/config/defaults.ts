@@ -52,7 +52,7 @@ export const DEFAULTS = Object.freeze({
   linkHeartbeatIntervalMs: 15_000,
   /** First and longest wait between attempts to reach a peer that has messages waiting for it. */
   peerRedialInitialDelayMs: 1_000,
-  peerRedialMaxDelayMs: 30_000,
+  peerRedialMaxDelayMs: 10_000,
   /** All open peer connections the server accepts at once. */
   maxServerConnections: 4_000,
   /** Reconnection backoff: first delay, ceiling, and ± jitter fraction. */

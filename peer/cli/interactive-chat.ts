@@ -4,6 +4,7 @@ import type { HistoryEntry, Peer } from '../peer.js';
 import type { PeerInfo } from '../roster.js';
 import { HELP_TEXT, parseSlashCommand } from './chat-commands.js';
 import { ChatTerminal } from './chat-terminal.js';
+import { formatEta, formatRate } from './terminal-format.js';
 import { runChatCommand } from './command-runner.js';
 import { formatBytes } from '../files/incoming-transfers.js';
 
@@ -50,7 +51,15 @@ export async function runInteractive(peer: Peer): Promise<number> {
     names.set(transferId, name);
     terminal.print(`${from} offers you ${name} (${formatBytes(size)}): /accept ${short(transferId)} or /decline ${short(transferId)}`, 'info');
   });
-  peer.on('file.progress', ({ transferId, bytes, total }) => terminal.progress(transferId, bytes, total, names.get(transferId)));
+  const rates = new Map<string, { atMs: number; bytes: number }>(); // where each transfer's rate is measured from
+  peer.on('file.progress', ({ transferId, bytes, total }) => {
+    const nowMs = performance.now();
+    const start = rates.get(transferId) ?? { atMs: nowMs, bytes };
+    rates.set(transferId, start);
+    const perSecond = ((bytes - start.bytes) * 1000) / Math.max(1, nowMs - start.atMs);
+    const label = `${names.get(transferId) ?? transferId.slice(0, 8)} ${formatRate(perSecond)} ETA ${formatEta((total - bytes) / perSecond)}`;
+    terminal.progress(transferId, bytes, total, label);
+  });
   peer.on('file.sent', ({ transferId, size }) => {
     terminal.endProgress(transferId);
     terminal.print(`  ✓ ${names.get(transferId) ?? transferId} delivered (${formatBytes(size)}, checked)`, 'success');

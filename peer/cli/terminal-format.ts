@@ -69,6 +69,29 @@ export function formatProgressLine(label: string, bytes: number, total: number, 
   return `${bar} ${shown} ${sizes}`;
 }
 
+/** `12.3 MiB/s`. */
+export function formatRate(bytesPerSecond: number): string {
+  if (!Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return '–';
+  const units = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
+  let value = bytesPerSecond;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit] ?? 'GiB/s'}`;
+}
+
+/** Time left as `m:ss` or `h:mm:ss`; `–` when unknown. */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const whole = Math.ceil(seconds);
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
 function truncate(text: string, maxChars: number): string {
   const chars = [...text];
   return chars.length <= maxChars ? text : `${chars.slice(0, maxChars - 1).join('')}…`;

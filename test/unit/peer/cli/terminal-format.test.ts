@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatByteProgress,
+  formatEta,
+  formatRate,
   formatProgressLine,
   renderProgressBar,
   sanitizeForTerminal,
@@ -70,5 +72,18 @@ describe('styleTone', () => {
   it('leaves plain and empty text alone', () => {
     expect(styleTone('hello', 'plain')).toBe('hello');
     expect(styleTone('', 'error')).toBe('');
+  });
+});
+
+describe('formatRate / formatEta', () => {
+  it('shows a rate in binary units and an ETA as m:ss or h:mm:ss', () => {
+    expect(formatRate(512)).toBe('512 B/s');
+    expect(formatRate(12.34 * 1024 * 1024)).toBe('12 MiB/s');
+    expect(formatRate(1.5 * 1024 * 1024)).toBe('1.5 MiB/s');
+    expect(formatRate(0)).toBe('–');
+    expect(formatEta(42)).toBe('0:42');
+    expect(formatEta(61.2)).toBe('1:02');
+    expect(formatEta(3 * 3600 + 5)).toBe('3:00:05');
+    expect(formatEta(Number.POSITIVE_INFINITY)).toBe('–');
   });
 });
