@@ -22,8 +22,12 @@ export interface IncomingOptions {
 
 /** 1 MiB in flight: enough to keep a LAN busy, small enough that a chat message never waits long behind it. */
 export const DEFAULT_WINDOW_BYTES = 1024 * 1024;
-/** Offers waiting to be answered at once; more are refused, so nobody can fill our records. */
-const MAX_WAITING_OFFERS = 64;
+/**
+ * Unfinished transfers (waiting for an answer, or accepted) per sender, and in all: more are refused,
+ * so nobody can fill our records, our disk reservations, or the queue everyone else's offers share.
+ */
+const MAX_TRANSFERS_PER_SENDER = 16;
+const MAX_TRANSFERS = 256;
 /** Room left free on the disk beyond the file itself. */
 const DISK_MARGIN_BYTES = 1024 * 1024;
 
@@ -69,7 +73,16 @@ export class IncomingTransfers {
     this.#context = context;
     this.#options = options;
     this.#windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
-    this.#records = new TransferRecords(context.path('transfers-in.json'), INCOMING_RECORD, { logger: context.logger });
+    this.#records = new TransferRecords(context.path('transfers-in.json'), INCOMING_RECORD, {
+      logger: context.logger,
+      maxRecords: MAX_TRANSFERS,
+      // A record pushed out must not leave its partial file behind.
+      onEvict: (record) => {
+        if (record.partPath === undefined) return;
+        this.#reserved.delete(record.partPath);
+        void rm(record.partPath, { force: true }).catch(() => undefined);
+      },
+    });
     for (const record of this.#records.all()) if (record.partPath !== undefined) this.#reserved.add(record.partPath);
     this.#sweepTimer = setInterval(() => this.#dropStaleOffers(), Math.min(60_000, context.offerTimeoutMs));
     this.#sweepTimer.unref();
@@ -120,7 +133,9 @@ export class IncomingTransfers {
       throw new SalaError('SALA_E_DOWNLOADS_DIR', `Cannot create the downloads folder ${this.#options.downloadsDir}: ${(err as Error).message}`);
     });
     const free = await freeBytes(this.#options.downloadsDir);
-    if (free !== undefined && free < record.size + DISK_MARGIN_BYTES) {
+    // Other accepted transfers will need their space too (counted whole: a safe overestimate).
+    const promised = this.#records.all().reduce((sum, r) => (r.state === 'accepted' ? sum + r.size : sum), 0);
+    if (free !== undefined && free < record.size + promised + DISK_MARGIN_BYTES) {
       const error = new SalaError(
         'SALA_E_DISK_FULL',
         `${record.offeredName} needs ${formatBytes(record.size)} but only ${formatBytes(free)} are free in ${this.#options.downloadsDir}.`,
@@ -200,8 +215,9 @@ export class IncomingTransfers {
       this.#refuse(link, record, error);
       return;
     }
-    if (this.#records.all().filter((r) => r.state === 'offered').length >= MAX_WAITING_OFFERS) {
-      this.#refuse(link, record, new SalaError('SALA_E_RATE_LIMIT', 'Too many file offers are waiting for an answer; try again later.'));
+    const all = this.#records.all();
+    if (all.length >= MAX_TRANSFERS || all.filter((r) => r.from === from).length >= MAX_TRANSFERS_PER_SENDER) {
+      this.#refuse(link, record, new SalaError('SALA_E_RATE_LIMIT', `Too many of your files are waiting for ${this.#context.me}; try again when some are done.`));
       return;
     }
     this.#records.put(record);
@@ -283,6 +299,8 @@ export class IncomingTransfers {
       return;
     }
     if (end > receive.grantedTo) {
+      // The transfer ends with the link: nothing of it stays (no .part, no record to resume).
+      void this.#end(record, new SalaError('SALA_E_PROTOCOL_INVALID_FIELD', `${record.from} sent more of ${record.safeName} than it was allowed to.`), false);
       this.#violation(link, 'more file data than it was granted credit for');
       return;
     }

@@ -45,11 +45,17 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
   readonly #shape: { parse(value: unknown, path: string): T };
   readonly #records = new Map<string, T>();
   readonly #maxRecords: number;
+  readonly #onEvict: ((record: T) => void) | undefined;
 
-  constructor(path: string, shape: { parse(value: unknown, path: string): T }, options: { maxRecords?: number; logger?: Logger } = {}) {
+  constructor(
+    path: string,
+    shape: { parse(value: unknown, path: string): T },
+    options: { maxRecords?: number; logger?: Logger; onEvict?: (record: T) => void } = {},
+  ) {
     this.#path = path;
     this.#shape = shape;
     this.#maxRecords = options.maxRecords ?? 1_000;
+    this.#onEvict = options.onEvict;
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -80,7 +86,9 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
     this.#records.set(record.transferId, record);
     while (this.#records.size > this.#maxRecords) {
       const oldest = this.#records.keys().next().value as string;
+      const evicted = this.#records.get(oldest);
       this.#records.delete(oldest);
+      if (evicted !== undefined) this.#onEvict?.(evicted);
     }
     this.#save();
   }
