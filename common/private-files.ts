@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { SalaError } from './errors.js';
@@ -100,6 +101,72 @@ export function writePrivateFile(path: string, content: string): void {
       // the temporary file was never made, or is already renamed
     }
     throw new SalaError('SALA_E_DATA_DIR', `Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * writePrivateFile without blocking the event loop: the write and its fsync run on libuv's thread
+ * pool. An fsync can take hundreds of milliseconds when the file system has other dirty data to
+ * commit first (a file just received), which would freeze chat if done on the loop. For files in a
+ * folder made by ensurePrivateDir only: on Windows they inherit its restricted ACL, so no per-file
+ * icacls runs (which would spawn a process per write).
+ */
+export async function writePrivateFileAsync(path: string, content: string): Promise<void> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw new SalaError('SALA_E_DATA_DIR', `Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Saves a small state file in the background, in order, coalescing bursts: while one write is under
+ * way, further requests collapse into one more write of the latest content. Errors go to `onError`.
+ */
+export class BackgroundFileWriter {
+  readonly #path: string;
+  readonly #onError: (err: unknown) => void;
+  #pending: (() => string) | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(path: string, onError: (err: unknown) => void = () => undefined) {
+    this.#path = path;
+    this.#onError = onError;
+  }
+
+  /** Schedules a write of what `content()` returns when the write starts. */
+  save(content: () => string): void {
+    this.#pending = content;
+    this.#running ??= this.#drain();
+  }
+
+  /** Resolves when every requested write is on disk. */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      for (let next = this.#pending; next !== undefined; next = this.#pending) {
+        this.#pending = undefined;
+        try {
+          await writePrivateFileAsync(this.#path, next());
+        } catch (err) {
+          this.#onError(err);
+        }
+      }
+    } finally {
+      this.#running = undefined;
+    }
   }
 }
 

@@ -550,6 +550,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       else this.#client.close();
       await this.#history.close();
       this.#outbox.flush();
+      await Promise.all([this.#outbox.saved(), this.#files.flushed()]);
       this.#lock.release();
     })();
     return this.#closing;

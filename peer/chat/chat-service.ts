@@ -10,6 +10,7 @@ import {
   type WireMessage,
 } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
+import { markInteractive } from '../links/link-priority.js';
 import type { ChatHistory, ChatRecord } from './chat-history.js';
 
 export interface ChatEvents {
@@ -45,8 +46,13 @@ export class ChatService extends EventEmitter<ChatEvents> {
   readonly #flushes = new Map<string, Promise<void>>();
   /** Message ids already sent on each link: a link gets each message once (a new link gets all again). */
   readonly #sentOn = new WeakMap<PeerLink, Set<string>>();
-  /** Acks being applied: a second ack for the same id (a redelivery was acked too) must not count twice. */
-  readonly #acking = new Set<string>();
+  /**
+   * Our unacknowledged messages per recipient, in typed order: read from the history once, then kept
+   * here, so that sending and acknowledging touch the disk only where the guarantee needs it (store
+   * before sending, mark delivered) and not to look things up — under load every disk operation
+   * waits behind other work, and a chat message should not.
+   */
+  readonly #pending = new Map<string, Promise<Map<string, ChatRecord>>>();
 
   constructor(options: ChatServiceOptions) {
     super();
@@ -71,7 +77,9 @@ export class ChatService extends EventEmitter<ChatEvents> {
       throw new SalaError('SALA_E_MESSAGE_TOO_LARGE', `The message is ${bytes} bytes; the limit is ${MAX_CHAT_TEXT_BYTES} (64 KiB).`);
     }
     const id = randomUUID();
-    await this.#options.history.add({ id, from: this.#options.me, to: recipient, peer: recipient, text, at: this.#options.now(), status: 'queued' });
+    const record = { id, from: this.#options.me, to: recipient, peer: recipient, text, at: this.#options.now(), status: 'queued' as const };
+    await this.#options.history.add(record);
+    (await this.#pendingOf(recipient)).set(id, { ...record, seq: 0 });
     const status = this.#options.linkTo(recipient) !== undefined ? 'sent' : 'queued';
     this.emit('sent', { id, to: recipient, status, ...(options.ref === undefined ? {} : { ref: options.ref }) });
     await this.flush(recipient);
@@ -94,6 +102,15 @@ export class ChatService extends EventEmitter<ChatEvents> {
     return next;
   }
 
+  #pendingOf(user: string): Promise<Map<string, ChatRecord>> {
+    let pending = this.#pending.get(user);
+    if (pending === undefined) {
+      pending = this.#options.history.unacknowledged(user, this.#options.me).then((records) => new Map(records.map((r) => [r.id, r])));
+      this.#pending.set(user, pending);
+    }
+    return pending;
+  }
+
   history(withUser: string): Promise<ChatRecord[]> {
     return this.#options.history.with(normalizeUserName(withUser));
   }
@@ -106,17 +123,23 @@ export class ChatService extends EventEmitter<ChatEvents> {
       sent = new Set();
       this.#sentOn.set(link, sent);
     }
-    for (const record of await this.#options.history.unacknowledged(user, this.#options.me)) {
+    for (const record of [...(await this.#pendingOf(user)).values()]) {
       if (link.messages.isClosed) return;
       // On a live link TCP delivers what was sent; only a new link needs the unacknowledged again.
       if (sent.has(record.id)) continue;
       link.messages.send({ type: 'chat', id: record.id, text: record.text, at: record.at });
+      markInteractive(link);
       sent.add(record.id);
-      if (record.status === 'queued') await this.#options.history.setStatus(record.id, 'sent');
+      if (record.status === 'queued') {
+        record.status = 'sent';
+        // Bookkeeping only (a 'queued' message is resent just like a 'sent' one): not waited for.
+        this.#options.history.setStatus(record.id, 'sent').catch((err: unknown) => this.#log.warn('chat.save_failed', { message: String(err) }));
+      }
     }
   }
 
   async #onMessage(link: PeerLink, message: WireMessage): Promise<void> {
+    if (message.type === 'chat' || message.type === 'chat.ack') markInteractive(link);
     if (message.type === 'chat') await this.#receive(link, message);
     else if (message.type === 'chat.ack') await this.#acknowledged(link, message);
   }
@@ -133,23 +156,21 @@ export class ChatService extends EventEmitter<ChatEvents> {
       at: message.at,
       status: 'received',
     });
-    if (!link.messages.isClosed) link.messages.send({ type: 'chat.ack', id: message.id });
+    if (!link.messages.isClosed) {
+      link.messages.send({ type: 'chat.ack', id: message.id });
+      markInteractive(link);
+    }
     if (isNew) this.emit('message', { id: message.id, from, text: message.text, at: message.at });
   }
 
   async #acknowledged(link: PeerLink, message: MessageOf<'chat.ack'>): Promise<void> {
     const to = link.peer.user;
-    if (this.#acking.has(message.id)) return;
-    this.#acking.add(message.id);
-    try {
-      const pending = await this.#options.history.unacknowledged(to, this.#options.me);
-      // Only an ack from the recipient, for a message still pending, counts (and only once).
-      if (!pending.some((r) => r.id === message.id)) return;
-      await this.#options.history.setStatus(message.id, 'delivered');
-      this.#sentOn.get(link)?.delete(message.id);
-      this.emit('delivered', { id: message.id, to });
-    } finally {
-      this.#acking.delete(message.id);
-    }
+    const pending = await this.#pendingOf(to);
+    // Only an ack from the recipient, for a message still pending, counts — and only once: the
+    // first ack takes it out of the pending list (a redelivery may be acknowledged twice).
+    if (!pending.delete(message.id)) return;
+    this.#sentOn.get(link)?.delete(message.id);
+    await this.#options.history.setStatus(message.id, 'delivered');
+    this.emit('delivered', { id: message.id, to });
   }
 }

@@ -59,6 +59,11 @@ export class FileService {
     this.#incoming.close();
   }
 
+  /** Resolves when the saved transfer lists hold the latest state. */
+  async flushed(): Promise<void> {
+    await Promise.all([this.#outgoing.flushed(), this.#incoming.flushed()]);
+  }
+
   #incomingId(typed: string): string {
     const id = this.#incoming.resolveId(typed);
     if (id === undefined) throw new SalaError('SALA_E_TRANSFER_UNKNOWN', `No file offer ${typed.slice(0, 40)} is waiting for an answer.`);

@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isSalaErrorCode, MAX_FILE_NAME_BYTES, SalaError, toSalaError, type MessageOf } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
+import { bulkHoldMs } from '../links/link-priority.js';
 import { hashFile, hashFilePrefix, READ_CHUNK_BYTES } from './file-hash.js';
 import type { FileContext } from './file-context.js';
 import { ProgressThrottle } from './progress-throttle.js';
@@ -118,6 +119,10 @@ export class OutgoingTransfers {
     return true;
   }
 
+  flushed(): Promise<void> {
+    return this.#records.flushed();
+  }
+
   close(): void {
     for (const timer of this.#offerTimers.values()) clearTimeout(timer);
     this.#offerTimers.clear();
@@ -191,10 +196,16 @@ export class OutgoingTransfers {
     }
   }
 
-  /** Waits until the receiver has granted credit and the link's write queue has room. */
+  /** Waits until chat has gone by, the receiver has granted credit, and the link's write queue has room. */
   async #creditAndRoom(pump: Pump): Promise<void> {
     for (;;) {
       if (pump.isStopped || pump.link.messages.isClosed) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The link closed during the transfer.');
+      // Chat on this link goes first (peer/links/link-priority.ts).
+      const holdMs = bulkHoldMs(pump.link);
+      if (holdMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, holdMs));
+        continue;
+      }
       if (pump.credit > 0 && !pump.link.channel.writableNeedDrain) return;
       await new Promise<void>((resolve) => {
         pump.wake = resolve;

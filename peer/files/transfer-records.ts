@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { field, writePrivateFile, type FieldValue, type Logger } from '../../common/index.js';
+import { BackgroundFileWriter, field, type FieldValue, type Logger } from '../../common/index.js';
 
 const ID = field.string({ maxBytes: 64, minBytes: 1 });
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
@@ -46,6 +46,7 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
   readonly #records = new Map<string, T>();
   readonly #maxRecords: number;
   readonly #onEvict: ((record: T) => void) | undefined;
+  readonly #writer: BackgroundFileWriter;
 
   constructor(
     path: string,
@@ -56,6 +57,7 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
     this.#shape = shape;
     this.#maxRecords = options.maxRecords ?? 1_000;
     this.#onEvict = options.onEvict;
+    this.#writer = new BackgroundFileWriter(path, (err) => options.logger?.warn('files.save_failed', { message: (err as Error).message }));
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -97,7 +99,13 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
     if (this.#records.delete(transferId)) this.#save();
   }
 
+  /** Resolves when the saved file holds the latest state (shutdown, tests). */
+  flushed(): Promise<void> {
+    return this.#writer.idle();
+  }
+
+  /** Saved in the background (never an fsync on the event loop), always the latest state. */
   #save(): void {
-    writePrivateFile(this.#path, JSON.stringify(this.all()));
+    this.#writer.save(() => JSON.stringify(this.all()));
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { LOG_EVENT, MAX_LOG_BATCH, writePrivateFile, type LogEvent, type Logger } from '../../common/index.js';
+import { BackgroundFileWriter, LOG_EVENT, MAX_LOG_BATCH, type LogEvent, type Logger } from '../../common/index.js';
 
 /**
  * Activity events waiting to reach the server's log. Each event gets an id when it is recorded; it
@@ -16,11 +16,13 @@ export class ActivityOutbox {
   readonly #maxEvents: number;
   readonly #log: Logger | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
+  readonly #writer: BackgroundFileWriter | undefined;
 
   constructor(options: { path?: string; maxEvents?: number; logger?: Logger } = {}) {
     this.#path = options.path;
     this.#maxEvents = options.maxEvents ?? 10_000;
     this.#log = options.logger;
+    this.#writer = options.path === undefined ? undefined : new BackgroundFileWriter(options.path, (err) => this.#log?.warn('activity.save_failed', { message: (err as Error).message }));
     this.#load();
   }
 
@@ -66,29 +68,26 @@ export class ActivityOutbox {
     this.#inFlight.clear();
   }
 
-  /** Writes the queue now (shutdown). */
+  /** Writes the queue now (shutdown); `saved()` resolves when it is on disk. */
   flush(): void {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
-    this.#save();
+    this.#writer?.save(() => JSON.stringify([...this.#pending.values()]));
+  }
+
+  /** Resolves when every requested save is on disk. */
+  saved(): Promise<void> {
+    return this.#writer?.idle() ?? Promise.resolve();
   }
 
   #scheduleSave(): void {
     if (this.#path === undefined || this.#saveTimer !== undefined) return;
     this.#saveTimer = setTimeout(() => {
       this.#saveTimer = undefined;
-      this.#save();
+      // In the background: an fsync on the event loop can stall chat for a long moment.
+      this.#writer?.save(() => JSON.stringify([...this.#pending.values()]));
     }, 200);
     this.#saveTimer.unref();
-  }
-
-  #save(): void {
-    if (this.#path === undefined) return;
-    try {
-      writePrivateFile(this.#path, JSON.stringify([...this.#pending.values()]));
-    } catch (err) {
-      this.#log?.warn('activity.save_failed', { message: (err as Error).message });
-    }
   }
 
   #load(): void {

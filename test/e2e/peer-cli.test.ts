@@ -108,8 +108,10 @@ describe('sala chat --json', () => {
     expect(await event(carol.child, 'error', (l) => l['ref'] === 'r2')).toMatchObject({ code: 'SALA_E_COMMAND_INVALID' });
     carol.child.send({ cmd: 'send', to: 'dave', text: 'x'.repeat(64 * 1024 + 1), ref: 'big' });
     expect(await event(carol.child, 'error', (l) => l['ref'] === 'big')).toMatchObject({ code: 'SALA_E_MESSAGE_TOO_LARGE' });
-    carol.child.send({ cmd: 'sendFile', to: 'dave', path: '/etc/hostname', ref: 'f' });
-    expect(await event(carol.child, 'error', (l) => l['ref'] === 'f')).toMatchObject({ code: 'SALA_E_COMMAND_UNSUPPORTED' });
+    carol.child.send({ cmd: 'join', group: 'class-3b', ref: 'g' });
+    expect(await event(carol.child, 'error', (l) => l['ref'] === 'g')).toMatchObject({ code: 'SALA_E_COMMAND_UNSUPPORTED' });
+    carol.child.send({ cmd: 'acceptFile', transferId: 'nothing-offered', ref: 'a' });
+    expect(await event(carol.child, 'error', (l) => l['ref'] === 'a')).toMatchObject({ code: 'SALA_E_TRANSFER_UNKNOWN' });
     carol.child.send({ cmd: 'send', to: 'dave', text: 'for later', ref: 'q' });
     expect(await event(carol.child, 'sent', (l) => l['ref'] === 'q')).toMatchObject({ to: 'dave', status: 'queued' });
     carol.child.send({ cmd: 'peers', ref: 'still-alive' });

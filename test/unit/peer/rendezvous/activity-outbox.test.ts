@@ -35,13 +35,14 @@ describe('ActivityOutbox', () => {
     expect(outbox.takeBatch().map((e) => e.detail)).toEqual(['n=2', 'n=3', 'n=4']);
   });
 
-  it('survives a restart of the peer when given a file', () => {
+  it('survives a restart of the peer when given a file', async () => {
     const path = join(tempDir(), 'outbox.json');
     const first = new ActivityOutbox({ path });
     const kept = first.record('file.completed', 'bytes=10', 5);
     const acked = first.record('link.down', 'peer=bob', 6);
     first.acknowledge([acked.id]);
     first.flush();
+    await first.saved();
     const second = new ActivityOutbox({ path });
     expect(second.takeBatch()).toEqual([kept]);
   });
