@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   DataDirLock,
@@ -17,118 +16,34 @@ import {
   type MessageOf,
   type SignedRevocation,
 } from '../common/index.js';
-import { ChatHistory, type ChatStatus } from './chat/chat-history.js';
+import { ChatHistory } from './chat/chat-history.js';
 import { ChatService } from './chat/chat-service.js';
 import { DEVICE_KEY_FILE } from './device-identity.js';
-import type { FileEvents } from './files/file-context.js';
 import { FileService } from './files/file-service.js';
 import { PeerDiscovery } from './discovery/index.js';
 import { LinkManager, type PeerLink } from './links/link-manager.js';
 import { endpointsToAnnounce, isMdnsUseful } from './listen-endpoints.js';
 import { Redialer } from './redialer.js';
 import { ActivityOutbox } from './rendezvous/activity-outbox.js';
-import { RendezvousClient, type ServerAddress } from './rendezvous/rendezvous-client.js';
+import { RendezvousClient } from './rendezvous/rendezvous-client.js';
 import { ServerPins } from './rendezvous/server-pins.js';
+import {
+  checkedRecipient,
+  DEFAULT_FILE_OFFER_TIMEOUT_MS,
+  defaultDownloadsDir,
+  FIRST_DIAL_TIMEOUT_MS,
+  peerLock,
+  REDIAL_TIMEOUT_MS,
+  userDir,
+  type HistoryEntry,
+  type PeerEvents,
+  type PeerOptions,
+} from './peer-options.js';
 import { PeerRoster, type PeerInfo } from './roster.js';
+
+export type { HistoryEntry, PeerEvents, PeerOptions, PeerTuning } from './peer-options.js';
+export { defaultDownloadsDir } from './peer-options.js';
 import { chooseServer } from './server-selection.js';
-
-export interface PeerOptions {
-  user: string;
-  password: string;
-  /** The peer's data dir (device key, pins, history, activity outbox). */
-  dataDir: string;
-  /** The rendezvous server; found on the LAN by mDNS when absent. */
-  server?: ServerAddress | undefined;
-  /** `--server-key`: the code the server shows. */
-  serverKey?: string | undefined;
-  /** Asks a person to type the server's code on a first login (interactive mode only). */
-  askForCode?: (() => Promise<string | undefined>) | undefined;
-  /** False for `--no-mdns` (also off by itself when everything is on loopback). */
-  isMdnsEnabled?: boolean | undefined;
-  /** `--interface`: the LAN interface's address, for mDNS and the addresses announced. */
-  interfaceAddress?: string | undefined;
-  /** Where to accept direct links; all interfaces and an ephemeral port by default. */
-  listenHost?: string | undefined;
-  listenPort?: number | undefined;
-  logger?: Logger | undefined;
-  /** Tuning for tests and benchmarks; defaults from common/config. */
-  tuning?: PeerTuning | undefined;
-  signal?: AbortSignal | undefined;
-  /** `--downloads`: where received files go (default: the Downloads folder's `Sala` subfolder). */
-  downloadsDir?: string | undefined;
-  /** `--accept-files`: accept every offer (still announced with `file.offer`). */
-  isAutoAcceptFiles?: boolean | undefined;
-  /** Offers above this size are refused (`--max-file-size`); default: no limit but free space. */
-  maxFileBytes?: number | undefined;
-}
-
-export interface PeerTuning {
-  heartbeatIntervalMs?: number;
-  linkHeartbeatIntervalMs?: number;
-  linkMessagesPerSecond?: number;
-  linkMessageBurst?: number;
-  reconnectBackoff?: { initialDelayMs: number; maxDelayMs: number; jitter: number };
-  redialInitialDelayMs?: number;
-  redialMaxDelayMs?: number;
-  serverDiscoveryTimeoutMs?: number;
-  mdnsTtlMs?: number;
-  fileOfferTimeoutMs?: number;
-  fileWindowBytes?: number;
-}
-
-export interface HistoryEntry {
-  id: string;
-  from: string;
-  to: string;
-  text: string;
-  /** ms since the epoch, the sender's server time. */
-  at: number;
-  status: ChatStatus;
-}
-
-export interface PeerEvents extends FileEvents {
-  'peer.online': [{ user: string }];
-  'peer.offline': [{ user: string }];
-  /** Stored and on its way (`sent`), or waiting for a link to that user (`queued`). */
-  sent: [{ id: string; to: string; status: 'queued' | 'sent'; ref?: string }];
-  delivered: [{ id: string; to: string }];
-  message: [{ id: string; from: string; text: string; at: number }];
-  'link.up': [{ user: string; sessionId: string }];
-  'link.down': [{ user: string; sessionId: string; code: string | undefined }];
-  'server.disconnected': [];
-  'server.reconnected': [];
-  /** Something went wrong that does not end this peer (a link refused, mDNS trouble). */
-  warning: [{ code: string; message: string }];
-  /** This peer's session is over (kicked, account disabled, session expired): emitted once, then closed. */
-  error: [SalaError];
-}
-
-/** How long a send waits for a first link to an online user before queueing the message instead. */
-const FIRST_DIAL_TIMEOUT_MS = 3_000;
-/** How long one background attempt to reach a user may take. */
-const REDIAL_TIMEOUT_MS = 15_000;
-
-/** A user name to write to: a valid name that is not our own (SALA_E_UNKNOWN_USER otherwise). */
-function checkedRecipient(to: string): string {
-  try {
-    return normalizeUserName(to);
-  } catch {
-    throw new SalaError('SALA_E_UNKNOWN_USER', `"${to.slice(0, 40)}" is not a user name.`);
-  }
-}
-
-/** An offer not answered within this time is withdrawn (the sender gets SALA_E_TRANSFER_TIMEOUT). */
-const DEFAULT_FILE_OFFER_TIMEOUT_MS = 10 * 60_000;
-
-/** `~/Downloads/Sala` (Windows: `%USERPROFILE%\\Downloads\\Sala`): where people look for what they received. */
-export function defaultDownloadsDir(): string {
-  return join(homedir(), 'Downloads', 'Sala');
-}
-
-/** Where this peer keeps per-user files: one user's history never mixes with another's. */
-function userDir(dataDir: string, user: string): string {
-  return join(dataDir, 'users', user);
-}
 
 /**
  * A logged-in Sala peer: its rendezvous session, its direct links, its mDNS presence, 1:1 chat and
@@ -555,16 +470,4 @@ export class Peer extends EventEmitter<PeerEvents> {
     })();
     return this.#closing;
   }
-}
-
-function peerLock(user: string) {
-  return {
-    fileName: `peer-${user}.lock`,
-    inUse: (owner: { pid: number } | undefined, dataDir: string) =>
-      new SalaError(
-        'SALA_E_PEER_RUNNING',
-        `Sala is already running for ${user} with the data directory ${dataDir}${owner === undefined ? '' : ` (pid ${owner.pid})`}. ` +
-          'Use that window, or quit it first.',
-      ),
-  };
 }

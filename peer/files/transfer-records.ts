@@ -41,8 +41,6 @@ export type IncomingRecord = FieldValue<typeof INCOMING_RECORD>;
  * records go first (a transfer that old has long timed out).
  */
 export class TransferRecords<T extends { transferId: string; createdAt: number }> {
-  readonly #path: string;
-  readonly #shape: { parse(value: unknown, path: string): T };
   readonly #records = new Map<string, T>();
   readonly #maxRecords: number;
   readonly #onEvict: ((record: T) => void) | undefined;
@@ -53,8 +51,6 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
     shape: { parse(value: unknown, path: string): T },
     options: { maxRecords?: number; logger?: Logger; onEvict?: (record: T) => void } = {},
   ) {
-    this.#path = path;
-    this.#shape = shape;
     this.#maxRecords = options.maxRecords ?? 1_000;
     this.#onEvict = options.onEvict;
     this.#writer = new BackgroundFileWriter(path, (err) => options.logger?.warn('files.save_failed', { message: (err as Error).message }));

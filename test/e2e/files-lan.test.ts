@@ -1,12 +1,28 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expect, it, onTestFinished, vi } from 'vitest';
-import type { JsonChild, JsonLine } from '../../common/process/json-child.js';
-import { distScript, useLan, type Lan } from '../harness/lan.js';
+import { expect, it } from 'vitest';
+import type { JsonLine } from '../../common/process/json-child.js';
+import { useLan, type Lan } from '../harness/lan.js';
 import { describeLan } from '../harness/netns.js';
+import {
+  PEER_FAILURES,
+  WAIT_MS,
+  deliveredWithId,
+  eventsOf,
+  expectNoTrouble,
+  messageWithId,
+  nextRef,
+  retransmittedTo,
+  send,
+  startPeer,
+  startPeers,
+  startServer,
+  tempDirFor,
+  type Running,
+  type Server,
+} from '../harness/sala-lan.js';
 
 /**
  * Issue 6 on a simulated LAN: the real `sala` CLI (JSON lines) sends big files between two hosts,
@@ -15,61 +31,18 @@ import { describeLan } from '../harness/netns.js';
  * goes over the same link. Every process runs in a harness-made namespace.
  */
 
-const SALA = 'peer/cli.js';
-const SERVER_PROBE = 'test/harness/rendezvous-probe.js';
-/** A raw line on stdin: register and chat read the password the same way. */
-const PASSWORD = 'correct horse battery';
 const MiB = 1024 * 1024;
-/** mDNS lookup (≤ 5 s) plus registration or login, on a loaded two-core runner. */
-const START_WAIT_MS = 15_000;
-/** A peer's or a link's answer. */
-const WAIT_MS = 10_000;
 /** Hashing and sending a few hundred MiB over a veth, with the JSON and the disk in between. */
 const TRANSFER_WAIT_MS = 60_000;
 /** CONTRACT.md: an interrupted transfer resumes within 30 s of the link being back. */
 const RESUME_WAIT_MS = 30_000;
-/** Events that mean a peer is in trouble: a wait for anything else stops on them. */
-const PEER_FAILURES = ['error', 'warning', 'file.failed'];
-/** Lost-segment retransmissions that show a cable has been out for a while (RTO 0.2 s, doubling: about 3 s). */
-const MIN_RETRANSMISSIONS = 4;
 /** Chat round trips measured, idle and under load. */
 const RTT_SAMPLES = 20;
-
-interface Server {
-  readonly child: JsonChild;
-  readonly host: string;
-  readonly port: number;
-  readonly fingerprint: string;
-}
-
-interface PeerSpec {
-  readonly index: number;
-  readonly user: string;
-  readonly dataDir: string;
-  /** Where received files go (--downloads); with --accept-files when set. */
-  readonly downloads?: string;
-}
-
-interface Running {
-  readonly child: JsonChild;
-  readonly user: string;
-  readonly host: string;
-}
 
 interface TestFile {
   readonly path: string;
   readonly size: number;
   readonly sha256: string;
-}
-
-/** A fresh directory under os.tmpdir(), removed after the LAN (and so every process using it) is gone. */
-async function tempDirFor(lan: Lan, label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `sala-files-lan-${label}-`));
-  onTestFinished(async () => {
-    await lan.destroy();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  });
-  return dir;
 }
 
 /** `size` random bytes in a file of its own temp dir, with their SHA-256 (written and hashed 8 MiB at a time). */
@@ -96,109 +69,34 @@ async function sha256Of(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function startServer(lan: Lan): Promise<Server> {
-  const dir = await tempDirFor(lan, 'server');
-  const host = lan.host(0).address;
-  const child = lan.spawn(0, [distScript(SERVER_PROBE), 'server', dir, host]);
-  const listening = await child.waitForEvent('listening', { timeoutMs: START_WAIT_MS });
-  return { child, host, port: Number(listening['port']), fingerprint: String(listening['fingerprint']) };
-}
-
-/** `sala register`, run on the host where the user will chat, finding the server by mDNS. */
-async function register(lan: Lan, server: Server, spec: PeerSpec): Promise<void> {
-  const child = lan.spawn(spec.index, [
-    distScript(SALA),
-    'register',
-    '--user',
-    spec.user,
-    '--server-key',
-    server.fingerprint,
-    '--password-stdin',
-    '--json',
-    '--data',
-    spec.dataDir,
-  ]);
-  child.writeLine(PASSWORD);
-  expect(await child.waitForEvent('registered', { timeoutMs: START_WAIT_MS })).toMatchObject({ user: spec.user });
-  expect(await child.stop()).toEqual({ code: 0, signal: null });
-}
-
-/** `sala chat --json` pinned to the host's LAN address, the server found by mDNS alone. */
-async function startPeer(lan: Lan, server: Server, spec: PeerSpec): Promise<Running> {
-  const host = lan.host(spec.index).address;
-  const child = lan.spawn(
-    spec.index,
-    [
-      distScript(SALA),
-      'chat',
-      '--user',
-      spec.user,
-      '--server-key',
-      server.fingerprint,
-      '--data',
-      spec.dataDir,
-      '--password-stdin',
-      '--json',
-      '--interface',
-      host,
-      ...(spec.downloads === undefined ? [] : ['--downloads', spec.downloads, '--accept-files']),
-    ],
-    { label: `${spec.user}@${host}` },
-  );
-  child.writeLine(PASSWORD);
-  expect(await child.waitForEvent('ready', { timeoutMs: START_WAIT_MS })).toMatchObject({ user: spec.user, serverFingerprint: server.fingerprint });
-  return { child, user: spec.user, host };
-}
-
 interface Pair {
   readonly server: Server;
   readonly alice: Running;
+  /** Started with --downloads and --accept-files: he accepts every file. */
   readonly bob: Running;
-  /** Bob's --data and --downloads (he accepts every file). */
-  readonly bobSpec: PeerSpec;
+  /** Bob's --downloads. */
+  readonly downloads: string;
 }
 
 /** The server on host 0, alice (the sender) on host 1, bob (the receiver, --accept-files) on host 2. */
 async function startPair(lan: Lan): Promise<Pair> {
-  const server = await startServer(lan);
-  const aliceSpec: PeerSpec = { index: 1, user: 'alice', dataDir: await tempDirFor(lan, 'alice') };
-  const bobSpec: PeerSpec = { index: 2, user: 'bob', dataDir: await tempDirFor(lan, 'bob'), downloads: await tempDirFor(lan, 'downloads') };
-  await Promise.all([register(lan, server, aliceSpec), register(lan, server, bobSpec)]);
-  const [alice, bob] = await Promise.all([startPeer(lan, server, aliceSpec), startPeer(lan, server, bobSpec)]);
-  return { server, alice, bob, bobSpec };
-}
-
-let refCounter = 0;
-function nextRef(what: string): string {
-  refCounter += 1;
-  return `${what}-${refCounter}`;
-}
-
-function eventsOf(peer: Running, event: string): JsonLine[] {
-  return peer.child.lines.filter((line) => line['event'] === event);
-}
-
-/** No `error`, `warning` or `file.failed` line so far. */
-function expectNoTrouble(peer: Running): void {
-  const trouble = peer.child.lines.filter((line) => PEER_FAILURES.includes(String(line['event'])));
-  expect(trouble, `${peer.user} reported trouble`).toEqual([]);
+  const server = await startServer(lan, 0);
+  const downloads = await tempDirFor(lan, 'downloads');
+  const [alice, bob] = (await startPeers(lan, server, [
+    { index: 1, user: 'alice' },
+    { index: 2, user: 'bob', downloads },
+  ])) as [Running, Running];
+  return { server, alice, bob, downloads };
 }
 
 /** One message end to end; resolves with the milliseconds from the `send` command to `delivered`. */
 async function chatRoundTrip(from: Running, to: Running, text: string): Promise<number> {
-  const ref = nextRef('send');
-  const isTrouble = (line: JsonLine): boolean => PEER_FAILURES.includes(String(line['event']));
   const startedAt = performance.now();
-  const sent = from.child.waitFor((line) => (line['event'] === 'sent' && line['ref'] === ref) || isTrouble(line), { timeoutMs: WAIT_MS, description: `sent ${ref}` });
-  from.child.send({ cmd: 'send', to: to.user, text, ref });
-  const sentLine = await sent;
-  if (sentLine['event'] !== 'sent') throw new Error(`${from.user} printed ${JSON.stringify(sentLine)} instead of sent\n${from.child.describeState()}`);
-  const id = sentLine['id'];
-  const delivered = await from.child.waitFor((line) => line['event'] === 'delivered' && line['id'] === id, { timeoutMs: WAIT_MS, description: `delivered ${String(id)}` });
+  const id = (await send(from, to.user, text))['id'];
+  const delivered = await deliveredWithId(from, id);
   const elapsed = performance.now() - startedAt;
   expect(delivered).toMatchObject({ id, to: to.user });
-  const message = await to.child.waitFor((line) => line['event'] === 'message' && line['id'] === id, { timeoutMs: WAIT_MS, description: `message ${String(id)}` });
-  expect(message).toMatchObject({ from: from.user, text });
+  expect(await messageWithId(to, id)).toMatchObject({ from: from.user, text });
   return elapsed;
 }
 
@@ -268,17 +166,10 @@ async function expectCompleted(alice: Running, bob: Running, transferId: string,
   return doneAt;
 }
 
-/** The sender's retransmissions towards `to` (the most of any of its connections there), from `ss`. */
-async function retransmissions(lan: Lan, index: number, to: string): Promise<{ count: number; ss: string }> {
-  const ss = await lan.exec(index, 'ss', ['-tinH', 'dst', to]);
-  return { count: Math.max(0, ...[...ss.matchAll(/retrans:\d+\/(\d+)/g)].map((m) => Number(m[1]))), ss };
-}
-
 describeLan('file transfer on a simulated LAN (issue 6)', () => {
   it('completes a 200 MiB file whose receiver’s cable is pulled in the middle and plugged back: the hash matches and no .part is left', async () => {
     const lan = await useLan(3);
-    const { alice, bob, bobSpec } = await startPair(lan);
-    const downloads = bobSpec.downloads ?? '';
+    const { alice, bob, downloads } = await startPair(lan);
     const file = await randomFile(lan, 200 * MiB, 'big.bin');
     const transferId = await offer(alice, bob, file, 'big.bin');
 
@@ -286,14 +177,7 @@ describeLan('file transfer on a simulated LAN (issue 6)', () => {
     await lan.linkDown(2);
     // Keep the cable out until the transfer has really stalled: the link's TCP connection has
     // retransmitted lost segments several times (200 ms, then doubling: about 3 s of outage).
-    const cut = await vi.waitFor(
-      async () => {
-        const found = await retransmissions(lan, 1, bob.host);
-        expect(found.count, found.ss).toBeGreaterThanOrEqual(MIN_RETRANSMISSIONS);
-        return found;
-      },
-      { timeout: WAIT_MS, interval: 100 },
-    );
+    const cut = await retransmittedTo(lan, 1, bob.host);
     const progressAtCut = eventsOf(bob, 'file.progress').filter((line) => line['transferId'] === transferId);
     const stalledAt = Number(progressAtCut.at(-1)?.['bytes']);
     expect(stalledAt).toBeGreaterThanOrEqual(Number(before['bytes']));
@@ -320,8 +204,7 @@ describeLan('file transfer on a simulated LAN (issue 6)', () => {
 
   it('resumes from the .part, not from 0, when the receiver is killed mid-transfer and restarted, and completes with a matching hash', async () => {
     const lan = await useLan(3);
-    const { server, alice, bob, bobSpec } = await startPair(lan);
-    const downloads = bobSpec.downloads ?? '';
+    const { server, alice, bob, downloads } = await startPair(lan);
     const file = await randomFile(lan, 200 * MiB, 'resumed.bin');
     const transferId = await offer(alice, bob, file, 'resumed.bin');
 
@@ -342,7 +225,7 @@ describeLan('file transfer on a simulated LAN (issue 6)', () => {
     await alice.child.waitFor((line) => line['event'] === 'link.down' && line['user'] === 'bob', { timeoutMs: WAIT_MS, description: 'link.down bob' });
 
     // Bob comes back with the same data dir and downloads folder.
-    const restarted = await startPeer(lan, server, bobSpec);
+    const restarted = await startPeer(lan, server, bob.spec);
     const backAt = performance.now();
     const first = await progressWhere(restarted, transferId, () => true, 'the first progress after the restart', RESUME_WAIT_MS);
     const resumedAfterMs = performance.now() - backAt;
@@ -365,8 +248,7 @@ describeLan('file transfer on a simulated LAN (issue 6)', () => {
 
   it('keeps the chat round trip within 3× its idle value while a 300 MiB file goes between the same two peers', async () => {
     const lan = await useLan(3);
-    const { alice, bob, bobSpec } = await startPair(lan);
-    const downloads = bobSpec.downloads ?? '';
+    const { alice, bob, downloads } = await startPair(lan);
     const file = await randomFile(lan, 300 * MiB, 'load.bin');
     // The first message dials the link; the next few warm both processes up.
     for (let i = 0; i < 4; i++) await chatRoundTrip(i % 2 === 0 ? alice : bob, i % 2 === 0 ? bob : alice, `warm-up ${i}`);

@@ -1,11 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { expect, it, onTestFinished, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import type { JsonChild, JsonLine } from '../../common/process/json-child.js';
 import { distScript, useLan, type Lan } from '../harness/lan.js';
 import { describeLan } from '../harness/netns.js';
+import {
+  PEER_FAILURES,
+  START_WAIT_MS,
+  WAIT_MS,
+  chat,
+  deliveredWithId,
+  entryOf,
+  eventsOf,
+  expectNoTrouble,
+  historyOf,
+  messageWithId,
+  nextRef,
+  peersOf,
+  peersUntil,
+  registerUser,
+  retransmittedTo,
+  send,
+  startPeer,
+  startPeers,
+  startServer,
+  type Running,
+} from '../harness/sala-lan.js';
 
 /**
  * Issue 5 on a simulated LAN: the real `sala` CLI (JSON lines) on three hosts and the real
@@ -15,216 +34,8 @@ import { describeLan } from '../harness/netns.js';
  * runs in a harness-made namespace.
  */
 
-const SALA = 'peer/cli.js';
-const SERVER_PROBE = 'test/harness/rendezvous-probe.js';
 const PEER_PROBE = 'test/harness/peer-probe.js';
 const FLOOD_PROBE = 'test/harness/mdns-flood-probe.js';
-/**
- * JsonChild.send() writes JSON, so the password line is this string in quotes; register and chat
- * both read it the same way, so the quotes are simply part of the password.
- */
-const PASSWORD = 'correct horse battery';
-/** mDNS lookup (≤ 5 s) plus registration or login, on a loaded two-core runner. */
-const START_WAIT_MS = 15_000;
-/** A peer's or a link's answer, or an mDNS announcement reaching the others. */
-const WAIT_MS = 10_000;
-/** Events that mean a peer is in trouble: a wait for anything else stops on them. */
-const PEER_FAILURES = ['error', 'warning'];
-/** Lost-segment retransmissions that show a cable has been out for a while (RTO 0.2 s, doubling). */
-const MIN_RETRANSMISSIONS = 4;
-
-interface Server {
-  readonly child: JsonChild;
-  readonly host: string;
-  readonly port: number;
-  readonly fingerprint: string;
-  readonly dataDir: string;
-}
-
-interface Running {
-  readonly child: JsonChild;
-  readonly user: string;
-  readonly host: string;
-  readonly sessionId: string;
-  readonly port: number;
-  /** `host:port` where this peer accepts links, as the others should list it. */
-  readonly address: string;
-}
-
-interface PeerEntry {
-  user: string;
-  online: boolean;
-  addresses: string[];
-  via: string[];
-}
-
-/** A LAN of `hostCount` hosts, destroyed when the test ends. */
-function lanOf(hostCount: number): Promise<Lan> {
-  return useLan(hostCount);
-}
-
-/** A fresh directory, removed after the LAN (and so every process using it) is gone. */
-async function tempDirFor(lan: Lan, label: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `sala-peer-lan-${label}-`));
-  onTestFinished(async () => {
-    await lan.destroy();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-  });
-  return dir;
-}
-
-async function startServer(lan: Lan, index: number, dataDir?: string, port?: number): Promise<Server> {
-  const dir = dataDir ?? (await tempDirFor(lan, 'server'));
-  const host = lan.host(index).address;
-  const child = lan.spawn(index, [distScript(SERVER_PROBE), 'server', dir, host, ...(port === undefined ? [] : [String(port)])]);
-  const listening = await child.waitForEvent('listening', { timeoutMs: START_WAIT_MS });
-  expect(listening['host']).toBe(host);
-  return { child, host, port: Number(listening['port']), fingerprint: String(listening['fingerprint']), dataDir: dir };
-}
-
-/** `sala register`, run on the host where the user will chat, finding the server by mDNS. */
-async function register(lan: Lan, index: number, user: string, server: Server, dataDir: string): Promise<void> {
-  const child = lan.spawn(index, [
-    distScript(SALA),
-    'register',
-    '--user',
-    user,
-    '--server-key',
-    server.fingerprint,
-    '--password-stdin',
-    '--json',
-    '--data',
-    dataDir,
-  ]);
-  child.send(PASSWORD);
-  const registered = await child.waitForEvent('registered', { timeoutMs: START_WAIT_MS });
-  expect(registered['user']).toBe(user);
-  // Closing stdin: `sala register --password-stdin` does not exit on its own while stdin stays open
-  // (see the report; register never pauses stdin after reading the password line).
-  expect(await child.stop()).toEqual({ code: 0, signal: null });
-}
-
-interface PeerSpec {
-  readonly index: number;
-  readonly user: string;
-  /** Pin the peer to its LAN address with --interface (default true). */
-  readonly isPinned?: boolean;
-  readonly env?: Readonly<Record<string, string>>;
-}
-
-/** `sala chat` without --server: the server is found by mDNS alone. */
-async function startPeer(lan: Lan, server: Server, spec: PeerSpec, dataDir: string): Promise<Running> {
-  const host = lan.host(spec.index).address;
-  const child = lan.spawn(
-    spec.index,
-    [
-      distScript(SALA),
-      'chat',
-      '--user',
-      spec.user,
-      '--server-key',
-      server.fingerprint,
-      '--data',
-      dataDir,
-      '--password-stdin',
-      '--json',
-      ...(spec.isPinned === false ? [] : ['--interface', host]),
-    ],
-    { label: `${spec.user}@${host}`, ...(spec.env === undefined ? {} : { env: spec.env }) },
-  );
-  child.send(PASSWORD);
-  const ready = await child.waitForEvent('ready', { timeoutMs: START_WAIT_MS });
-  expect(ready).toMatchObject({ user: spec.user, serverFingerprint: server.fingerprint });
-  const listen = ready['listen'] as { host: string; port: number };
-  return { child, user: spec.user, host, sessionId: String(ready['sessionId']), port: listen.port, address: `${host}:${listen.port}` };
-}
-
-/** Registers every user (in parallel), then starts their peers. */
-async function startPeers(lan: Lan, server: Server, specs: readonly PeerSpec[]): Promise<Running[]> {
-  const dirs = await Promise.all(specs.map((spec) => tempDirFor(lan, spec.user)));
-  await Promise.all(specs.map((spec, i) => register(lan, spec.index, spec.user, server, dirs[i] ?? '')));
-  return Promise.all(specs.map((spec, i) => startPeer(lan, server, spec, dirs[i] ?? '')));
-}
-
-let refCounter = 0;
-function nextRef(what: string): string {
-  refCounter += 1;
-  return `${what}-${refCounter}`;
-}
-
-/** The answer to a `peers` command. */
-async function peersOf(peer: Running): Promise<PeerEntry[]> {
-  const ref = nextRef('peers');
-  const answer = peer.child.waitFor((line) => line['event'] === 'peers' && line['ref'] === ref, { timeoutMs: WAIT_MS, description: `peers ${ref}` });
-  peer.child.send({ cmd: 'peers', ref });
-  const line = await answer;
-  return line['peers'] as PeerEntry[];
-}
-
-/** Asks `peers` until `check` passes (it throws while not yet): mDNS sightings arrive when they do. */
-async function peersUntil(peer: Running, check: (peers: PeerEntry[]) => void, timeoutMs = 15_000): Promise<PeerEntry[]> {
-  return vi.waitFor(
-    async () => {
-      const peers = await peersOf(peer);
-      check(peers);
-      return peers;
-    },
-    { timeout: timeoutMs, interval: 250 },
-  );
-}
-
-function entryOf(peers: readonly PeerEntry[], user: string): PeerEntry | undefined {
-  return peers.find((p) => p.user === user);
-}
-
-/**
- * Sends `text` and resolves with its `sent` event (which carries the ref). An `error`, or a
- * `warning` whose code is not in `expectedWarnings`, ends the wait.
- */
-async function send(from: Running, to: string, text: string, expectedWarnings: readonly string[] = []): Promise<JsonLine> {
-  const ref = nextRef('send');
-  const isTrouble = (line: JsonLine): boolean =>
-    line['event'] === 'error' || (line['event'] === 'warning' && !expectedWarnings.includes(String(line['code'])));
-  const sent = from.child.waitFor((line) => (line['event'] === 'sent' && line['ref'] === ref) || isTrouble(line), {
-    timeoutMs: WAIT_MS,
-    description: `sent ${ref}`,
-  });
-  from.child.send({ cmd: 'send', to, text, ref });
-  const line = await sent;
-  if (line['event'] !== 'sent') throw new Error(`${from.user} printed ${JSON.stringify(line)} instead of sent\n${from.child.describeState()}`);
-  expect(line['to']).toBe(to);
-  return line;
-}
-
-function messageWithId(to: Running, id: unknown, timeoutMs = WAIT_MS): Promise<JsonLine> {
-  return to.child.waitFor((line) => line['event'] === 'message' && line['id'] === id, { timeoutMs, description: `message ${String(id)}` });
-}
-
-function deliveredWithId(from: Running, id: unknown, timeoutMs = WAIT_MS): Promise<JsonLine> {
-  return from.child.waitFor((line) => line['event'] === 'delivered' && line['id'] === id, { timeoutMs, description: `delivered ${String(id)}` });
-}
-
-/** One message, end to end: `sent`, then the receiver's `message` with the same id, then `delivered`. */
-async function chat(from: Running, to: Running, text: string): Promise<string> {
-  const sent = await send(from, to.user, text);
-  const id = sent['id'];
-  expect(typeof id).toBe('string');
-  const [message, delivered] = await Promise.all([messageWithId(to, id), deliveredWithId(from, id)]);
-  expect(message).toMatchObject({ from: from.user, text });
-  expect(delivered).toMatchObject({ id, to: to.user });
-  expect(from.child.lines.indexOf(sent)).toBeLessThan(from.child.lines.indexOf(delivered));
-  return String(id);
-}
-
-function eventsOf(peer: Running, event: string): JsonLine[] {
-  return peer.child.lines.filter((line) => line['event'] === event);
-}
-
-/** No `error` or `warning` line so far, but those `allowed` (by code). */
-function expectNoTrouble(peer: Running, allowed: readonly string[] = []): void {
-  const trouble = peer.child.lines.filter((line) => PEER_FAILURES.includes(String(line['event'])) && !allowed.includes(String(line['code'])));
-  expect(trouble, `${peer.user} reported trouble`).toEqual([]);
-}
 
 /** A well-formed device fingerprint that belongs to no device. */
 function randomFingerprint(): string {
@@ -274,7 +85,7 @@ async function waitForAnnounced(flood: JsonChild, count: number): Promise<void> 
 
 describeLan('sala peers on a LAN', () => {
   it('finds the server by mDNS alone on three hosts, lists the others via directory and mDNS, and chats both ways', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     const server = await startServer(lan, 0);
     const peers = await startPeers(lan, server, [
       { index: 1, user: 'alice' },
@@ -304,7 +115,7 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('lists each other user once, with no address twice, when a two-address device is seen through the directory and mDNS', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     // Bob's host has a second address on its LAN interface, and bob is not pinned to either.
     const bobSecond = vacantAddress(lan, 200);
     await lan.exec(2, 'ip', ['address', 'add', `${bobSecond}/24`, 'dev', 'eth0']);
@@ -336,7 +147,7 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('refuses a link to a real logged-in user who answers at an address dialled for another user', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     const server = await startServer(lan, 0);
     const [bob, mallory] = (await startPeers(lan, server, [
       { index: 2, user: 'bob' },
@@ -365,15 +176,14 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('gives mallory nothing when she announces herself as bob on mDNS, and delivers the message to the real bob when he comes', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     const server = await startServer(lan, 0);
-    const bobDir = await tempDirFor(lan, 'bob');
-    const [[alice, mallory]] = await Promise.all([
+    const [[alice, mallory], bobSpec] = await Promise.all([
       startPeers(lan, server, [
         { index: 1, user: 'alice' },
         { index: 3, user: 'mallory' },
       ]) as Promise<[Running, Running]>,
-      register(lan, 2, 'bob', server, bobDir),
+      registerUser(lan, server, { index: 2, user: 'bob' }),
     ]);
 
     // Bob is away. Mallory, from her own host, announces "a device of bob" at her own listener.
@@ -396,7 +206,7 @@ describeLan('sala peers on a LAN', () => {
     expect(eventsOf(mallory, 'link.up')).toEqual([]);
 
     // The real bob logs in: the message reaches him, once.
-    const bob = await startPeer(lan, server, { index: 2, user: 'bob' }, bobDir);
+    const bob = await startPeer(lan, server, bobSpec);
     const message = await messageWithId(bob, sent['id'], 30_000);
     expect(message).toMatchObject({ from: 'alice', text: 'for bob only' });
     await deliveredWithId(alice, sent['id'], 30_000);
@@ -411,7 +221,7 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('delivers messages sent over a live link while the recipient’s cable is out once each, in order, when it is back', async () => {
-    const lan = await lanOf(3);
+    const lan = await useLan(3);
     const server = await startServer(lan, 0);
     const [alice, bob] = (await startPeers(lan, server, [
       { index: 1, user: 'alice' },
@@ -426,14 +236,7 @@ describeLan('sala peers on a LAN', () => {
     for (const line of sent) expect(['sent', 'queued']).toContain(line['status']);
     // Keep the cable out until the messages are known to be lost on the wire: the link's TCP
     // connection has retransmitted them several times (200 ms, then doubling: about 3 s of outage).
-    await vi.waitFor(
-      async () => {
-        const ss = await lan.exec(1, 'ss', ['-tinH', 'dst', bob.host]);
-        const retransmissions = Math.max(0, ...[...ss.matchAll(/retrans:\d+\/(\d+)/g)].map((m) => Number(m[1])));
-        expect(retransmissions, ss).toBeGreaterThanOrEqual(MIN_RETRANSMISSIONS);
-      },
-      { timeout: WAIT_MS, interval: 100 },
-    );
+    await retransmittedTo(lan, 1, bob.host);
     expect(eventsOf(bob, 'message').map((line) => line['text'])).toEqual(['before the cable is pulled']);
 
     await lan.linkUp(2);
@@ -444,12 +247,6 @@ describeLan('sala peers on a LAN', () => {
     expect(received.map((line) => [line['id'], line['text']])).toEqual(ids.map((id, i) => [id, texts[i]]));
 
     // Bob's history holds each once, in order, and alice's shows them delivered.
-    const historyOf = async (peer: Running, other: string): Promise<JsonLine> => {
-      const ref = nextRef('history');
-      const answer = peer.child.waitFor((line) => line['event'] === 'history' && line['ref'] === ref, { timeoutMs: WAIT_MS, description: `history ${ref}` });
-      peer.child.send({ cmd: 'history', with: other, ref });
-      return answer;
-    };
     const bobHistory = (await historyOf(bob, 'alice'))['messages'] as { id: string; text: string }[];
     expect(bobHistory.map((m) => m.text)).toEqual(['before the cable is pulled', ...texts]);
     const aliceHistory = (await historyOf(alice, 'bob'))['messages'] as { id: string; status: string }[];
@@ -462,7 +259,7 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('queues messages for a peer whose cable is out before any link exists and delivers them once each, in order, when it is back', async () => {
-    const lan = await lanOf(3);
+    const lan = await useLan(3);
     const server = await startServer(lan, 0);
     const [alice, bob] = (await startPeers(lan, server, [
       { index: 1, user: 'alice' },
@@ -492,15 +289,14 @@ describeLan('sala peers on a LAN', () => {
   }, 60_000);
 
   it('keeps chatting while the server is killed and resumes the same sessions when it restarts on the same port', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     const server = await startServer(lan, 0);
-    const carolDir = await tempDirFor(lan, 'carol');
-    const [[alice, bob]] = await Promise.all([
+    const [[alice, bob], carolSpec] = await Promise.all([
       startPeers(lan, server, [
         { index: 1, user: 'alice' },
         { index: 2, user: 'bob' },
       ]) as Promise<[Running, Running]>,
-      register(lan, 3, 'carol', server, carolDir),
+      registerUser(lan, server, { index: 3, user: 'carol' }),
     ]);
     await chat(alice, bob, 'before the outage');
 
@@ -524,7 +320,7 @@ describeLan('sala peers on a LAN', () => {
 
     // A newcomer learns from the restarted server's directory that both are online, and a link to
     // alice proves (through the ticket the server signed) that she kept her session id.
-    const carol = await startPeer(lan, restarted, { index: 3, user: 'carol' }, carolDir);
+    const carol = await startPeer(lan, restarted, carolSpec);
     await peersUntil(carol, (peers) => {
       expect(peers.map((p) => [p.user, p.online, p.via.includes('directory')])).toEqual([
         ['alice', true, true],
@@ -539,7 +335,7 @@ describeLan('sala peers on a LAN', () => {
   }, 90_000);
 
   it('stays up and still delivers to the real bob when bogus and oversized mDNS records claim to be bob', async () => {
-    const lan = await lanOf(4);
+    const lan = await useLan(4);
     const server = await startServer(lan, 0);
     const [alice, bob] = (await startPeers(lan, server, [
       { index: 1, user: 'alice', env: { SALA_LOG: 'debug' } },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameTooLargeError, SalaError } from '../../../../common/errors.js';
+import { FrameTooLargeError } from '../../../../common/errors.js';
 import {
   FRAME_HEADER_BYTES,
   FrameDecoder,
