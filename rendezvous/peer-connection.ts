@@ -22,6 +22,7 @@ import {
 } from '../common/index.js';
 import type { Accounts } from './accounts.js';
 import type { ActivityLog } from './activity-log.js';
+import type { GroupRegistry } from './groups.js';
 import type { LoginThrottle } from './auth/rate-limiter.js';
 
 /** What the login path needs of the throttle. */
@@ -47,6 +48,7 @@ export interface ServerContext {
   directory: Directory;
   tickets: TicketAuthority;
   activity: ActivityLog;
+  groups: GroupRegistry;
   throttle: LoginGate;
   limits: ConnectionLimits;
   logger: Logger;
@@ -366,6 +368,33 @@ async function handleSessionMessage(
       link.send({ type: 'log.ack', ids });
       return;
     }
+    case 'group.join': {
+      let name: string;
+      try {
+        name = normalizeUserName(message.group);
+      } catch {
+        link.send({
+          type: 'group.left',
+          group: message.group,
+          code: 'SALA_E_INVALID_NAME',
+          message: `"${message.group.slice(0, 40)}" is not a valid group name: use 2 to 32 letters a–z, digits, "_" or "-".`,
+        });
+        return;
+      }
+      try {
+        ctx.groups.join(name, { sessionId: session.sessionId, user: session.user, sigPk: session.sigPk });
+        ctx.activity.server('group.joined', { user: session.user, session: session.sessionId, detail: `group=${name}` });
+      } catch (err) {
+        const error = toSalaError(err, 'SALA_E_BUSY', 'The group could not be joined.');
+        link.send({ type: 'group.left', group: name, code: error.code, message: error.message });
+      }
+      return;
+    }
+    case 'group.leave':
+      if (ctx.groups.leave(message.group, session.sessionId)) {
+        ctx.activity.server('group.left', { user: session.user, session: session.sessionId, detail: `group=${message.group}` });
+      }
+      return;
     case 'logout':
       ctx.activity.server('logout', { user: session.user, session: session.sessionId });
       ctx.sessions.end(session, 'logout'); // closes this connection gracefully

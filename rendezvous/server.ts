@@ -22,6 +22,7 @@ import { startAdminApi, type AdminApi } from './admin/admin-api.js';
 import { PasswordHasher, type PasswordHasherOptions } from './auth/password-hasher.js';
 import { AUTH_LIMITS, ConnectionCounter, KeyedTokenBucket, LoginThrottle, type LoginThrottleOptions } from './auth/rate-limiter.js';
 import { Directory } from './directory.js';
+import { GroupRegistry } from './groups.js';
 import { MdnsAdvertiser } from './mdns-advertiser.js';
 import { clientAddress, serveConnection, type ConnectionLimits, type LoginGate, type ServerContext } from './peer-connection.js';
 import { SERVER_KEY_FILE } from './server-identity.js';
@@ -167,6 +168,7 @@ export class RendezvousServer {
       const directory = new Directory(sessions, { batchMs: DEFAULTS.directoryBatchMs });
       const tickets = new TicketAuthority({ identity, dataDir: options.dataDir, ticketLifetimeMs: DEFAULTS.ticketLifetimeMs, logger });
       const activity = new ActivityLog(store.logs, logger);
+      const groups = new GroupRegistry((sessionId, message) => sessions.get(sessionId)?.link?.send(message));
       const ctx: ServerContext = {
         identity,
         accounts,
@@ -174,6 +176,7 @@ export class RendezvousServer {
         directory,
         tickets,
         activity,
+        groups,
         throttle: loginGate(new LoginThrottle(options.throttle ?? {}), options.isLoopbackThrottled ?? false),
         limits,
         logger,
@@ -291,6 +294,8 @@ function listenForPeers(
  */
 function wireRevocations(sessions: SessionRegistry, directory: Directory, ctx: ServerContext): void {
   sessions.on('offline', (session: LiveSession, reason: SessionEndReason) => {
+    // Whoever leaves, for whatever reason, leaves their groups: the others get a new key.
+    ctx.groups.removeSession(session.sessionId);
     if (reason === 'expired') {
       ctx.activity.server('session.expired', { user: session.user, session: session.sessionId });
       return;

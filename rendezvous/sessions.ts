@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { base32Encode, SalaError, type Endpoint, type Logger, type SessionSummary } from '../common/index.js';
+import { base32Encode, SalaError, type Endpoint, type Logger, type SessionSummary, type WireMessage } from '../common/index.js';
 import type { SessionRecord, SessionStore } from './store/store.js';
 
 /** What a session needs from the connection currently carrying it. */
 export interface SessionLink {
   /** Ends the connection, telling the peer why when `error` is given. */
   close(error?: SalaError): void;
+  /** Sends one message to the peer (dropped when the connection is closing). */
+  send(message: WireMessage): void;
 }
 
 export interface LiveSession {

@@ -15,6 +15,8 @@ export const MAX_ENDPOINTS = 8;
 /** Revocations (~220 bytes each) in one welcome; more follow as single `revoked` messages. */
 export const MAX_REVOCATIONS = 256;
 export const MAX_LOG_BATCH = 256;
+/** Members listed in one group.state (the server's cap per group). */
+export const MAX_GROUP_MEMBERS = 256;
 export const MAX_PING_DATA_BYTES = 256;
 /** CONTRACT.md: 1:1 texts up to 64 KiB of UTF-8. */
 export const MAX_CHAT_TEXT_BYTES = 64 * 1024;
@@ -133,6 +135,31 @@ const MESSAGE_SHAPES = {
   ticket: { ticket: TICKET_FIELD, serverTimeMs: field.uint(), renewInMs: field.uint() },
   /** A signed revocation: peers drop links of that session and pass it on. */
   revoked: { revocation: REVOCATION_FIELD },
+  /**
+   * A group this session is in, after every change of membership: the multicast address and port,
+   * the current key and its epoch, and who may send (their sender index and signing key).
+   */
+  'group.state': {
+    group: USER,
+    groupId: field.bytes({ maxBytes: 16, exactBytes: 16 }),
+    address: field.string({ maxBytes: 15, minBytes: 7 }),
+    port: field.uint({ max: 65_535 }),
+    epoch: field.uint({ max: 0xffff_ffff }),
+    key: KEY,
+    members: field.array(
+      field.object({ senderIdx: field.uint({ max: 0xffff }), user: USER, sessionId: SESSION_ID, sigPk: KEY }),
+      { maxItems: MAX_GROUP_MEMBERS },
+    ),
+  },
+  /**
+   * The session is not in the group: the answer to group.leave, or — with `code` and `message` —
+   * to a group.join the server refused (SALA_E_INVALID_NAME, SALA_E_RATE_LIMIT, SALA_E_BUSY).
+   */
+  'group.left': {
+    group: field.string({ maxBytes: 64, minBytes: 1 }),
+    code: field.optional(field.string({ maxBytes: 64, minBytes: 1 })),
+    message: field.optional(field.string({ maxBytes: 1024 })),
+  },
   /** Which activity events the server has stored (or had already): the peer may forget them. */
   'log.ack': { ids: field.array(EVENT_ID, { maxItems: MAX_LOG_BATCH }) },
 
@@ -176,6 +203,9 @@ const MESSAGE_SHAPES = {
   /** The addresses this peer accepts links on (it listens on all interfaces by default). */
   announce: { addresses: field.array(ENDPOINT, { maxItems: MAX_ENDPOINTS }) },
   'ticket.renew': {},
+  /** Joins a group (created on first join); answered by group.state. Group names follow user-name rules. */
+  'group.join': { group: field.string({ maxBytes: 64, minBytes: 1 }) },
+  'group.leave': { group: field.string({ maxBytes: 64, minBytes: 1 }) },
   'log.batch': { events: field.array(LOG_EVENT, { maxItems: MAX_LOG_BATCH }) },
   /** Ends the session now and frees its slot (the server closes the connection). */
   logout: {},

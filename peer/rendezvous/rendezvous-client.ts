@@ -56,6 +56,10 @@ export interface RendezvousClientEvents {
   directory: [change: DirectoryChange];
   ticket: [ticket: SignedTicket];
   revoked: [revocation: SignedRevocation];
+  /** A group this session is in changed (joined, someone came or went, a new key). */
+  'group.state': [state: MessageOf<'group.state'>];
+  /** Out of the group: left, or — with an error — the join was refused (a bad name, a full group). */
+  'group.left': [group: string, error: SalaError | undefined];
   'server.disconnected': [];
   'server.reconnected': [];
   /** The session is over and cannot be resumed (kicked, disabled, expired): a fatal error, once. */
@@ -82,6 +86,8 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
   #serverFingerprint: string | undefined;
   #serverSigningKey: Uint8Array | undefined;
   #endpoints: Endpoint[] = [];
+  /** Groups to be in: asked again after every reconnection (the server forgets groups on restart). */
+  readonly #groups = new Set<string>();
   #renewTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -144,6 +150,17 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
   announce(endpoints: Endpoint[]): void {
     this.#endpoints = endpoints;
     this.#send({ type: 'announce', addresses: endpoints });
+  }
+
+  /** Asks to join a group; the answer is a `group.state` event (or `refused`). */
+  joinGroup(group: string): void {
+    this.#groups.add(group);
+    this.#send({ type: 'group.join', group });
+  }
+
+  leaveGroup(group: string): void {
+    this.#groups.delete(group);
+    this.#send({ type: 'group.leave', group });
   }
 
   /** Ships any pending activity events now (they also go after each record and on reconnect). */
@@ -210,6 +227,7 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
     this.#startHeartbeat(messages);
     messages.channel.resume();
     if (this.#endpoints.length > 0) this.#send({ type: 'announce', addresses: this.#endpoints });
+    for (const group of this.#groups) this.#send({ type: 'group.join', group });
     this.#options.outbox?.requeue();
     this.flushActivity();
     this.emit('welcome', welcome);
@@ -228,6 +246,17 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
         return;
       case 'revoked':
         this.emit('revoked', message.revocation);
+        return;
+      case 'group.state':
+        this.emit('group.state', message);
+        return;
+      case 'group.left':
+        this.#groups.delete(message.group);
+        this.emit(
+          'group.left',
+          message.group,
+          message.code === undefined ? undefined : new SalaError(isSalaErrorCode(message.code) ? message.code : 'SALA_E_BUSY', message.message ?? 'The group could not be joined.'),
+        );
         return;
       case 'log.ack':
         this.#options.outbox?.acknowledge(message.ids);
