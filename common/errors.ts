@@ -72,6 +72,14 @@ export const ERROR_CODES = Object.freeze({
   // admin API
   SALA_E_ADMIN_UNREACHABLE: 'The admin command could not reach a running server for this data directory.',
   SALA_E_ADMIN_REFUSED: 'The running server refused the admin request; the message says why.',
+
+  // groups
+  SALA_E_GROUP_DATAGRAM_INVALID: 'A group datagram was malformed, truncated, over 1200 bytes, or of an unknown version, type or group; it was dropped.',
+  SALA_E_GROUP_NOT_MEMBER: 'A group datagram named a sender index that is not a member in its key epoch (removed, or never added); it was dropped.',
+  SALA_E_GROUP_KEY_UNKNOWN: 'A group datagram used a key epoch that is neither the current one nor the previous one during a rotation; it was dropped.',
+  SALA_E_GROUP_REPLAY: 'A group datagram was already received, is older than the replay window, or carries a time over 30 s from server time; it was dropped.',
+  SALA_E_GROUP_RATE_LIMIT: 'A group member sent datagrams faster than the per-sender limit; the excess was dropped.',
+  SALA_E_GROUP_AUTH_FAILED: 'A group datagram failed decryption or its sender signature (tampered, forged, or sealed with another key); it was dropped.',
 } as const);
 
 export type SalaErrorCode = keyof typeof ERROR_CODES;

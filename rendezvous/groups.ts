@@ -7,7 +7,13 @@ const MULTICAST_HOST_BITS = 18;
 /** One UDP port for every group (the address tells groups apart; the group id in each datagram too). */
 export const GROUP_PORT = 7422;
 
-export const GROUP_LIMITS = Object.freeze({
+export interface GroupLimits {
+  groupsPerSession: number;
+  membersPerGroup: number;
+  groups: number;
+}
+
+export const GROUP_LIMITS: Readonly<GroupLimits> = Object.freeze({
   /** Groups one session may be in. */
   groupsPerSession: 16,
   /** Members of one group (sender indexes are 16-bit; the datagram layer assumes few hundred). */
@@ -46,9 +52,9 @@ interface Group {
 export class GroupRegistry {
   readonly #groups = new Map<string, Group>();
   readonly #send: (sessionId: string, message: WireMessage) => void;
-  readonly #limits: typeof GROUP_LIMITS;
+  readonly #limits: GroupLimits;
 
-  constructor(send: (sessionId: string, message: WireMessage) => void, limits: Partial<typeof GROUP_LIMITS> = {}) {
+  constructor(send: (sessionId: string, message: WireMessage) => void, limits: Partial<GroupLimits> = {}) {
     this.#send = send;
     this.#limits = { ...GROUP_LIMITS, ...limits };
   }

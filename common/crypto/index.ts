@@ -25,3 +25,34 @@ export { proveStaticKey, verifyStaticKeyProof } from './static-key-proof.js';
 export { issueTicket, verifyTicket, TICKET_CLOCK_SKEW_MS, type SignedTicket, type TicketClaims, type TicketCheck } from './ticket.js';
 export { issueRevocation, verifyRevocation, type RevocationClaims, type RevocationReason, type SignedRevocation } from './revocation.js';
 export { signLoginProof, verifyLoginProof } from './login-proof.js';
+export {
+  sealGroupDatagram,
+  openGroupDatagram,
+  deriveSenderKey,
+  generateGroupInstance,
+  encodeGroupHeader,
+  decodeGroupHeader,
+  GroupReceiveState,
+  GroupRateBuckets,
+  GROUP_DATAGRAM_VERSION,
+  GROUP_HEADER_BYTES,
+  GROUP_ID_BYTES,
+  GROUP_CLOCK_SKEW_MS,
+  GROUP_RATE_DEFAULTS,
+  MAX_GROUP_DATAGRAM_BYTES,
+  MIN_GROUP_DATAGRAM_BYTES,
+  MAX_GROUP_BODY_BYTES,
+  MAX_GROUP_FRAGMENT_BYTES,
+  type GroupHeader,
+  type GroupOpenContext,
+  type GroupRateLimiter,
+  type GroupRateBucketsOptions,
+  type GroupReceiveStateOptions,
+  type GroupReceiveStats,
+  type GroupRejectCode,
+  type GroupSenderRef,
+  type GroupSignatureVerifier,
+  type OpenedGroupDatagram,
+  type SealGroupDatagramParams,
+} from './group-datagram.js';
+export { ReplayWindow, SenderWindows, REPLAY_WINDOW_BITS, SENDER_WINDOWS_DEFAULTS, type ReplayVerdict, type SenderWindowsOptions } from './replay-window.js';

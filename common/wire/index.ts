@@ -31,3 +31,29 @@ export {
 } from './messages.js';
 export { CLIENT_HELLO_SHAPE, decodeClientHello, encodeClientHello, type ClientHello } from './hello.js';
 export { scanMsgpack, MAX_MSGPACK_DEPTH } from './msgpack-scan.js';
+export {
+  GROUP_DATAGRAM_TYPE,
+  GROUP_MSG_ID_BYTES,
+  GROUP_INSTANCE_BYTES,
+  DATA_BODY_OVERHEAD_BYTES,
+  REPAIR_BODY_OVERHEAD_BYTES,
+  MAX_NACK_RANGES,
+  MAX_NACK_SEQS,
+  MAX_GROUP_MESSAGE_BYTES,
+  MAX_GROUP_FRAGMENTS,
+  REASSEMBLER_DEFAULTS,
+  Reassembler,
+  isGroupDatagramType,
+  encodeDataBody,
+  encodeRepairBody,
+  encodeNackBody,
+  decodeGroupBody,
+  nackRangesFromSeqs,
+  fragmentGroupMessage,
+  type GroupDatagramType,
+  type GroupFragment,
+  type GroupBody,
+  type NackBody,
+  type NackRange,
+  type ReassemblerOptions,
+} from './group-fragments.js';
