@@ -1,6 +1,7 @@
 import { isIP, type Socket } from 'node:net';
 import {
   acceptSecure,
+  DEFAULTS,
   decodeClientHello,
   isLoopbackHost,
   encodeMessage,
@@ -260,13 +261,13 @@ async function startSession(
 /** The connection currently carrying a session; the registry closes it on kick, resume elsewhere… */
 /** Ticket renewals closer together than this are ignored (the client renews every 30 minutes). */
 const RENEW_MIN_INTERVAL_MS = 10_000;
-/** Activity events one connection may store: 20 a second on average, bursts of 2,000. */
-const LOG_EVENTS_PER_SECOND = 20;
-const LOG_EVENT_BURST = 2_000;
+/** Activity events one connection may store (DEFAULTS: 20 a second on average, bursts of 2,000). */
+const LOG_EVENTS_PER_SECOND = DEFAULTS.activityEventsPerSecond;
+const LOG_EVENT_BURST = DEFAULTS.activityEventBurst;
 
 /** A token bucket counting activity events, so one account cannot grow the log without bound. */
 class EventBudget {
-  #tokens = LOG_EVENT_BURST;
+  #tokens: number = LOG_EVENT_BURST;
   #lastMs = Date.now();
 
   take(count: number): boolean {

@@ -53,6 +53,12 @@ export const DEFAULTS = Object.freeze({
   /** First and longest wait between attempts to reach a peer that has messages waiting for it. */
   peerRedialInitialDelayMs: 1_000,
   peerRedialMaxDelayMs: 10_000,
+  /**
+   * Activity events one connection may ship to the server's log: 20 a second on average, bursts of
+   * 2,000. The server closes a connection that sends more; peers pace themselves below it.
+   */
+  activityEventsPerSecond: 20,
+  activityEventBurst: 2_000,
   /** All open peer connections the server accepts at once. */
   maxServerConnections: 4_000,
   /** Reconnection backoff: first delay, ceiling, and ± jitter fraction. */

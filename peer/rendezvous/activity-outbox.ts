@@ -43,14 +43,15 @@ export class ActivityOutbox {
     return entry;
   }
 
-  /** Up to MAX_LOG_BATCH events not already in flight, marked as in flight. */
-  takeBatch(): LogEvent[] {
+  /** Up to `max` (at most MAX_LOG_BATCH) events not already in flight, marked as in flight. */
+  takeBatch(max = MAX_LOG_BATCH): LogEvent[] {
+    const limit = Math.min(max, MAX_LOG_BATCH);
     const batch: LogEvent[] = [];
     for (const [id, event] of this.#pending) {
       if (this.#inFlight.has(id)) continue;
       batch.push(event);
       this.#inFlight.add(id);
-      if (batch.length >= MAX_LOG_BATCH) break;
+      if (batch.length >= limit) break;
     }
     return batch;
   }

@@ -66,6 +66,9 @@ export interface RendezvousClientEvents {
   error: [error: SalaError];
 }
 
+/** Our own pace for activity events: a tenth under the server's budget, so clocks and jitter never trip it. */
+const LOG_PACE = Object.freeze({ perSecond: DEFAULTS.activityEventsPerSecond * 0.9, burst: DEFAULTS.activityEventBurst * 0.9 });
+
 const HANDSHAKE_FAILED_HINT = 'The server did not complete the encrypted handshake.';
 
 /**
@@ -91,6 +94,10 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
   #renewTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  #logPaceTimer: NodeJS.Timeout | undefined;
+  #isLogBatchInFlight = false;
+  #logTokens: number = LOG_PACE.burst;
+  #logTokensAtMs = Date.now();
   #isClosed = false;
   #hasFailed = false;
 
@@ -163,16 +170,35 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
     this.#send({ type: 'group.leave', group });
   }
 
-  /** Ships any pending activity events now (they also go after each record and on reconnect). */
+  /**
+   * Ships pending activity events: one batch in flight at a time (events recorded meanwhile ride in
+   * the next one), paced below the server's budget (DEFAULTS.activityEvent*), which disconnects a
+   * connection that sends more. What cannot go yet waits in the outbox.
+   */
   flushActivity(): void {
     const outbox = this.#options.outbox;
-    if (outbox === undefined || !this.isConnected) return;
-    for (let batch = outbox.takeBatch(); batch.length > 0; batch = outbox.takeBatch()) {
-      if (!this.#send({ type: 'log.batch', events: batch })) {
-        outbox.requeue();
-        return;
+    if (outbox === undefined || !this.isConnected || this.#isLogBatchInFlight) return;
+    const nowMs = Date.now();
+    this.#logTokens = Math.min(LOG_PACE.burst, this.#logTokens + ((nowMs - this.#logTokensAtMs) / 1000) * LOG_PACE.perSecond);
+    this.#logTokensAtMs = nowMs;
+    const batch = outbox.takeBatch(Math.floor(this.#logTokens));
+    if (batch.length === 0) {
+      if (outbox.size > 0 && this.#logPaceTimer === undefined) {
+        // Out of budget: try again when a token has come back.
+        this.#logPaceTimer = setTimeout(() => {
+          this.#logPaceTimer = undefined;
+          this.flushActivity();
+        }, Math.ceil(1000 / LOG_PACE.perSecond));
+        this.#logPaceTimer.unref();
       }
+      return;
     }
+    if (!this.#send({ type: 'log.batch', events: batch })) {
+      outbox.requeue();
+      return;
+    }
+    this.#logTokens -= batch.length;
+    this.#isLogBatchInFlight = true;
   }
 
   /** Ends the session (frees the slot at once) and closes. */
@@ -211,6 +237,7 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
     clearTimeout(this.#renewTimer);
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#logPaceTimer);
     this.#options.outbox?.flush();
   }
 
@@ -229,6 +256,7 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
     if (this.#endpoints.length > 0) this.#send({ type: 'announce', addresses: this.#endpoints });
     for (const group of this.#groups) this.#send({ type: 'group.join', group });
     this.#options.outbox?.requeue();
+    this.#isLogBatchInFlight = false;
     this.flushActivity();
     this.emit('welcome', welcome);
   }
@@ -259,6 +287,7 @@ export class RendezvousClient extends EventEmitter<RendezvousClientEvents> {
         );
         return;
       case 'log.ack':
+        this.#isLogBatchInFlight = false;
         this.#options.outbox?.acknowledge(message.ids);
         this.flushActivity();
         return;

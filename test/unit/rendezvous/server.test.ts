@@ -12,6 +12,7 @@ import {
   verifyTicket,
   type SignedRevocation,
   type SignedTicket,
+  type WireMessage,
 } from '../../../common/index.js';
 import { openSession } from '../../../peer/rendezvous/rendezvous-client.js';
 import { packMessage } from '../../../common/wire/msgpack.js';
@@ -268,21 +269,35 @@ describe('abuse by a logged-in peer', () => {
     expect(await told).toMatchObject({ code: 'SALA_E_RATE_LIMIT' });
   });
 
-  it('limits how many activity events one connection may store, and the client resumes afterwards', async () => {
+  it('closes a connection that ships more activity events than its budget, with SALA_E_RATE_LIMIT', async () => {
     const server = await startServer();
     await register(server, 'hugo');
-    const { ActivityOutbox } = await import('../../../peer/rendezvous/activity-outbox.js');
-    const outbox = new ActivityOutbox({ maxEvents: 5_000 });
-    const client = await login(server, 'hugo', { outbox });
-    for (let i = 0; i < 3_000; i++) outbox.record('message.sent', `n=${i}`, client.clock.now());
-    const reconnected = once(client, 'server.reconnected', { signal: AbortSignal.timeout(10_000) });
-    client.flushActivity();
-    // Refused with SALA_E_RATE_LIMIT past the budget: not fatal, the client resumes its session.
-    await reconnected;
-    expect(server.sessions.forUser('hugo')).toHaveLength(1);
+    // A raw session that ignores the pace a real client keeps.
+    const { messages } = await openSession({ ...trustOf(server), user: 'hugo', identity: generateIdentity() }, { op: 'login', password: TEST_PASSWORD }, undefined, new ServerClock());
+    messages.channel.resume();
+    const refused = new Promise<WireMessage>((resolve) => messages.on('message', (m) => m.type === 'error' && resolve(m)));
+    const event = (n: number) => ({ id: `e${n}`, at: Date.now(), event: 'message.sent', detail: `n=${n}` });
+    for (let b = 0; b < 12; b++) messages.send({ type: 'log.batch', events: Array.from({ length: 256 }, (_, i) => event(b * 256 + i)) });
+    expect(await refused).toMatchObject({ type: 'error', code: 'SALA_E_RATE_LIMIT' });
     const admin = AdminClient.fromDataDir(server.dataDir);
     const stored = (await storedEvents(admin, 'hugo')).filter((e) => e.event === 'message.sent');
     expect(stored.length).toBeLessThanOrEqual(2_000);
+  });
+
+  it('keeps a client that records events faster than the budget connected: it paces its shipping', async () => {
+    const server = await startServer();
+    await register(server, 'ivy');
+    const { ActivityOutbox } = await import('../../../peer/rendezvous/activity-outbox.js');
+    const outbox = new ActivityOutbox({ maxEvents: 5_000 });
+    const client = await login(server, 'ivy', { outbox });
+    let disconnections = 0;
+    client.on('server.disconnected', () => disconnections++);
+    for (let i = 0; i < 3_000; i++) outbox.record('message.sent', `n=${i}`, client.clock.now());
+    client.flushActivity();
+    // The burst goes at once (one batch in flight at a time), the rest at the sustained pace.
+    await vi.waitFor(() => expect(outbox.size).toBeLessThanOrEqual(3_000 - 1_700), { timeout: 10_000 });
+    expect(disconnections).toBe(0);
+    expect(outbox.size).toBeGreaterThan(1_000); // not everything at once: the pace holds
   });
 
   it('publishes only usable endpoints: IP literals, no unspecified or multicast, loopback only from loopback', () => {
