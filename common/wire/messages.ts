@@ -194,6 +194,11 @@ const MESSAGE_SHAPES = {
   /** Either side ends the transfer (cancelled, failed, timed out); `code` is a SALA_E_… name. */
   'file.cancel': { transferId: EVENT_ID, code: field.string({ maxBytes: 64, minBytes: 1 }), message: field.string({ maxBytes: 1024 }) },
   /**
+   * A sealed group datagram carried over a direct link instead of multicast (a network that drops
+   * multicast): the same bytes, checked the same way by the receiver.
+   */
+  'group.datagram': { data: field.bytes({ maxBytes: 1200 }) },
+  /**
    * The sender's renewed session ticket (every 30 minutes): the link outlives the ticket shown in
    * its handshake only if a newer one for the same session and key arrives before that one expires.
    */

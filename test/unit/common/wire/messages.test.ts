@@ -103,6 +103,7 @@ const SAMPLES: Record<MessageType, WireMessage[]> = {
   'group.left': [{ type: 'group.left', group: 'class-3b' }],
   'group.join': [{ type: 'group.join', group: 'class-3b' }],
   'group.leave': [{ type: 'group.leave', group: 'class-3b' }],
+  'group.datagram': [{ type: 'group.datagram', data: Buffer.alloc(1200, 5) }],
   'file.offer': [{ type: 'file.offer', transferId: 't1', name: 'notes.pdf', size: 1_234_567, sha256: Buffer.alloc(32, 9) }],
   'file.accept': [{ type: 'file.accept', transferId: 't1', offset: 65_536 }],
   'file.decline': [{ type: 'file.decline', transferId: 't1' }],
