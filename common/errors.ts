@@ -75,7 +75,9 @@ export const ERROR_CODES = Object.freeze({
 
   // groups
   SALA_E_GROUP_DATAGRAM_INVALID: 'A group datagram was malformed, truncated, over 1200 bytes, or of an unknown version, type or group; it was dropped.',
-  SALA_E_GROUP_NOT_MEMBER: 'A group datagram named a sender index that is not a member in its key epoch (removed, or never added); it was dropped.',
+  SALA_E_GROUP_NOT_MEMBER: 'Not a member: a group datagram from a sender index not in its key epoch (dropped), or a send or leave for a group this peer is not in.',
+  SALA_E_GROUP_MESSAGES_LOST: 'Group messages from a sender were lost and could not be repaired in time; later ones are shown anyway.',
+  SALA_E_GROUP_MULTICAST_UNAVAILABLE: 'Multicast does not work on this network for the group; its messages go over direct links instead.',
   SALA_E_GROUP_KEY_UNKNOWN: 'A group datagram used a key epoch that is neither the current one nor the previous one during a rotation; it was dropped.',
   SALA_E_GROUP_REPLAY: 'A group datagram was already received, is older than the replay window, or carries a time over 30 s from server time; it was dropped.',
   SALA_E_GROUP_RATE_LIMIT: 'A group member sent datagrams faster than the per-sender limit; the excess was dropped.',
