@@ -76,7 +76,13 @@ export class OutgoingTransfers {
 
   /** A new link: offer again whatever waits for that user (the receiver answers with its offset). */
   onLinkUp(link: PeerLink): void {
-    for (const record of this.#records.all()) if (record.to === link.peer.user && !this.#pumps.has(record.transferId)) this.#offer(link, record);
+    for (const record of this.#records.all()) {
+      if (record.to !== link.peer.user) continue;
+      // A pump on another link may be on its way out (that link is being replaced, or closed but
+      // still unwinding from a wait): offer on the new one anyway; an accept there takes over.
+      const pump = this.#pumps.get(record.transferId);
+      if (pump === undefined || pump.link !== link) this.#offer(link, record);
+    }
   }
 
   onMessage(link: PeerLink, message: MessageOf<'file.accept' | 'file.decline' | 'file.credit' | 'file.complete' | 'file.cancel'>): void {
