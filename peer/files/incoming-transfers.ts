@@ -6,7 +6,7 @@ import { SalaError, toSalaError, type MessageOf } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
 import type { FileContext } from './file-context.js';
 import { freeBytes, hashFilePrefix } from './file-hash.js';
-import { codeOf, sendQuietly } from './outgoing-transfers.js';
+import { codeOf, MIN_CREDIT_GRANT_BYTES, sendQuietly } from './outgoing-transfers.js';
 import { ProgressThrottle } from './progress-throttle.js';
 import { safeFileName, uniquePath } from './safe-name.js';
 import { INCOMING_RECORD, TransferRecords, type IncomingRecord } from './transfer-records.js';
@@ -326,7 +326,8 @@ export class IncomingTransfers {
   #grant(receive: Receive): void {
     if (receive.isEnded) return;
     const target = Math.min(receive.record.size, receive.written + this.#windowBytes);
-    if (target - receive.grantedTo < this.#windowBytes / 4 && target < receive.record.size) return;
+    // Grants of at least a quarter window and 16 KiB (senders refuse smaller ones but the last).
+    if (target - receive.grantedTo < Math.max(this.#windowBytes / 4, MIN_CREDIT_GRANT_BYTES) && target < receive.record.size) return;
     if (target <= receive.grantedTo) return;
     sendQuietly(receive.link, { type: 'file.credit', transferId: receive.record.transferId, bytes: target - receive.grantedTo });
     receive.grantedTo = target;

@@ -10,9 +10,15 @@ import type { FileContext } from './file-context.js';
 import { ProgressThrottle } from './progress-throttle.js';
 import { OUTGOING_RECORD, TransferRecords, type OutgoingRecord } from './transfer-records.js';
 
+/** The smallest credit grant accepted, except the one that completes the file (see file.credit). */
+export const MIN_CREDIT_GRANT_BYTES = 16 * 1024;
+
 /** One attempt at sending the bytes of a transfer over one link. */
 interface Pump {
   readonly link: PeerLink;
+  /** Bytes this pump has to send (size - offset) and the credit granted for them so far. */
+  readonly toSend: number;
+  granted: number;
   credit: number;
   wake: (() => void) | undefined;
   isStopped: boolean;
@@ -97,6 +103,13 @@ export class OutgoingTransfers {
       case 'file.credit': {
         const pump = this.#pumps.get(record.transferId);
         if (pump === undefined || pump.link !== link) return;
+        // Grants are exempt from the link's message count, so tiny ones are refused: at least
+        // 16 KiB unless they cover the rest of the file, and never past its end.
+        pump.granted += message.bytes;
+        if ((message.bytes < MIN_CREDIT_GRANT_BYTES && pump.granted < pump.toSend) || pump.granted > pump.toSend) {
+          link.messages.destroy(new SalaError('SALA_E_PROTOCOL_INVALID_FIELD', `${record.to} granted file credit in a way the protocol does not allow; the link was closed.`));
+          return;
+        }
         pump.credit += message.bytes;
         pump.wake?.();
         return;
@@ -162,7 +175,7 @@ export class OutgoingTransfers {
       this.#fail(record, new SalaError('SALA_E_TRANSFER_CORRUPT', `${record.to} asked to resume past the end of ${record.name}.`), true);
       return;
     }
-    const pump: Pump = { link, credit: 0, wake: undefined, isStopped: false };
+    const pump: Pump = { link, toSend: size - offset, granted: 0, credit: 0, wake: undefined, isStopped: false };
     this.#pumps.set(transferId, pump);
     const onClose = (): void => this.#stop(pump);
     link.messages.once('close', onClose);

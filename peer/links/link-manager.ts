@@ -265,8 +265,9 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       messagesPerSecond: perSecond,
       burst: this.#options.messageBurst ?? DEFAULTS.linkMessageBurst,
       idleTimeoutMs: heartbeatMs * 3,
-      // File data is bounded by the credit the receiver grants (peer/files), not by this count.
-      isCounted: (message) => message.type !== 'file.chunk',
+      // File data and its credit grants scale with throughput and are bounded by the transfer
+      // itself (peer/files: chunks within credit, grants of at least 16 KiB), not by this count.
+      isCounted: (message) => message.type !== 'file.chunk' && message.type !== 'file.credit',
       onFlood: () => {
         this.#log.warn('link.flood', { user: link.peer.user, session: link.peer.sid });
         const error = new SalaError('SALA_E_RATE_LIMIT', `${link.peer.user} sent more than ${perSecond} messages a second; the link was closed.`);
