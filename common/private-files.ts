@@ -170,6 +170,30 @@ export class BackgroundFileWriter {
   }
 }
 
+/**
+ * The records of a saved JSON array (a state file this program wrote), each checked by `parse`.
+ * A missing or unreadable file gives none; an item that does not parse is skipped and reported to
+ * `onInvalid`, so one damaged entry never costs the others.
+ */
+export function readSavedRecords<T>(path: string, parse: (item: unknown) => T, onInvalid: () => void = () => undefined): T[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const records: T[] = [];
+  for (const item of parsed as unknown[]) {
+    try {
+      records.push(parse(item));
+    } catch {
+      onInvalid();
+    }
+  }
+  return records;
+}
+
 /** The file's text, or undefined when it does not exist. Other failures throw SALA_E_DATA_DIR. */
 export function readTextIfExists(path: string): string | undefined {
   try {

@@ -7,7 +7,6 @@ import type { ChatCommand } from './chat-commands.js';
 export type CommandAnswer =
   | { kind: 'peers'; peers: PeerInfo[] }
   | { kind: 'history'; with: string; messages: HistoryEntry[] }
-  | { kind: 'queued'; id: string; to: string }
   | { kind: 'quit' }
   | { kind: 'none' };
 
@@ -22,9 +21,9 @@ export async function runChatCommand(peer: Peer, command: ChatCommand): Promise<
     case 'peers':
       return { kind: 'peers', peers: peer.peers() };
     case 'send': {
-      // The `sent` event (with the ref) comes from the Peer, before any `delivered`.
-      const { id, status } = await peer.send(command.to, command.text, { ref: command.ref });
-      return status === 'queued' ? { kind: 'queued', id, to: command.to } : { kind: 'none' };
+      // The `sent` event (with the ref and the status) comes from the Peer, before any `delivered`.
+      await peer.send(command.to, command.text, { ref: command.ref });
+      return { kind: 'none' };
     }
     case 'history':
       return { kind: 'history', with: normalizeUserName(command.with), messages: await peer.history(command.with) };

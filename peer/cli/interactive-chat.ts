@@ -6,7 +6,7 @@ import { HELP_TEXT, parseSlashCommand } from './chat-commands.js';
 import { ChatTerminal } from './chat-terminal.js';
 import { formatEta, formatRate } from './terminal-format.js';
 import { runChatCommand } from './command-runner.js';
-import { formatBytes } from '../files/incoming-transfers.js';
+import { formatBytes } from '../byte-size.js';
 
 /**
  * The interactive chat: a prompt with the slash commands of CONTRACT.md, and everything that
@@ -17,7 +17,6 @@ export async function runInteractive(peer: Peer): Promise<number> {
   const terminal = new ChatTerminal({ prompt: `${peer.user}>` });
   let talkingTo: string | undefined;
   let exitCode = 0;
-  const texts = new Map<string, string>(); // our message ids → the start of their text, for "delivered"
 
   terminal.print(
     `Logged in as ${peer.user} (server ${peer.serverFingerprint}); accepting direct links on ${peer.listen.host}:${peer.listen.port}.\n` +
@@ -30,15 +29,10 @@ export async function runInteractive(peer: Peer): Promise<number> {
   peer.on('peer.online', ({ user }) => terminal.print(`* ${user} is online`, 'muted'));
   peer.on('peer.offline', ({ user }) => terminal.print(`* ${user} went offline`, 'muted'));
   peer.on('message', (m) => terminal.print(`[${clock(m.at)}] ${m.from}: ${m.text}`));
-  peer.on('sent', ({ id, to, status }) => {
+  peer.on('sent', ({ to, status }) => {
     if (status === 'queued') terminal.print(`  (${to} is not reachable right now; the message waits and goes when they are back)`, 'muted');
-    void id;
   });
-  peer.on('delivered', ({ id, to }) => {
-    const text = texts.get(id);
-    texts.delete(id);
-    terminal.print(`  ✓ delivered to ${to}${text === undefined ? '' : `: ${text}`}`, 'success');
-  });
+  peer.on('delivered', ({ to }) => terminal.print(`  ✓ delivered to ${to}`, 'success'));
   peer.on('server.disconnected', () => terminal.print('Lost the connection to the server; reconnecting. Chats with linked peers go on.', 'warning'));
   peer.on('server.reconnected', () => terminal.print('Connected to the server again.', 'info'));
   peer.on('warning', ({ message }) => terminal.print(message, 'warning'));
@@ -102,9 +96,6 @@ export async function runInteractive(peer: Peer): Promise<number> {
       }
       if (answer.kind === 'peers') terminal.print(formatPeers(answer.peers));
       else if (answer.kind === 'history') terminal.print(formatHistory(answer.with, answer.messages));
-      else if (answer.kind === 'queued' || command.cmd === 'send') {
-        // remembered so "delivered" can say which message arrived
-      }
     } catch (err) {
       const error = toSalaError(err, 'SALA_E_COMMAND_INVALID', 'The command failed.');
       terminal.print(`${error.code}: ${error.message}`, 'error');
@@ -117,7 +108,6 @@ export async function runInteractive(peer: Peer): Promise<number> {
   } else {
     await peer.close();
   }
-  void texts;
   return exitCode;
 }
 

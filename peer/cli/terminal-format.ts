@@ -3,6 +3,8 @@
  * tone colours. Nothing here writes to a stream or keeps state.
  */
 
+import { formatBytes } from '../byte-size.js';
+
 /** Control Sequence Introducer: the prefix of every cursor, erase and colour escape used here. */
 export const CSI = '\u001b[';
 
@@ -69,17 +71,10 @@ export function formatProgressLine(label: string, bytes: number, total: number, 
   return `${bar} ${shown} ${sizes}`;
 }
 
-/** `12.3 MiB/s`. */
+/** `12 MiB/s`, `1.5 MiB/s`; `–` when unknown. */
 export function formatRate(bytesPerSecond: number): string {
   if (!Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return '–';
-  const units = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
-  let value = bytesPerSecond;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit] ?? 'GiB/s'}`;
+  return `${formatBytes(bytesPerSecond)}/s`;
 }
 
 /** Time left as `m:ss` or `h:mm:ss`; `–` when unknown. */

@@ -6,6 +6,7 @@ import { SalaError, toSalaError, type MessageOf } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
 import type { FileContext } from './file-context.js';
 import { freeBytes, hashFilePrefix } from './file-hash.js';
+import { formatBytes } from '../byte-size.js';
 import { codeOf, MIN_CREDIT_GRANT_BYTES, sendQuietly } from './outgoing-transfers.js';
 import { ProgressThrottle } from './progress-throttle.js';
 import { safeFileName, uniquePath } from './safe-name.js';
@@ -457,16 +458,4 @@ function closeStream(stream: WriteStream): Promise<void> {
     stream.once('close', () => resolve());
     stream.end();
   });
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit] ?? 'TiB'}`;
 }

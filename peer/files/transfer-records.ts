@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { BackgroundFileWriter, field, type FieldValue, type Logger } from '../../common/index.js';
+import { BackgroundFileWriter, field, readSavedRecords, type FieldValue, type Logger } from '../../common/index.js';
 
 const ID = field.string({ maxBytes: 64, minBytes: 1 });
 const USER = field.string({ maxBytes: 32, minBytes: 2 });
@@ -54,20 +53,9 @@ export class TransferRecords<T extends { transferId: string; createdAt: number }
     this.#maxRecords = options.maxRecords ?? 1_000;
     this.#onEvict = options.onEvict;
     this.#writer = new BackgroundFileWriter(path, (err) => options.logger?.warn('files.save_failed', { message: (err as Error).message }));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
-    } catch {
-      return; // none yet, or unreadable: start empty (the partial files stay where they are)
-    }
-    if (!Array.isArray(parsed)) return;
-    for (const item of parsed as unknown[]) {
-      try {
-        const record = shape.parse(item, 'transfer');
-        this.#records.set(record.transferId, record);
-      } catch {
-        options.logger?.warn('files.invalid_saved_transfer');
-      }
+    // Unreadable or missing: start empty (the partial files stay where they are).
+    for (const record of readSavedRecords(path, (item) => shape.parse(item, 'transfer'), () => options.logger?.warn('files.invalid_saved_transfer'))) {
+      this.#records.set(record.transferId, record);
     }
   }
 

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { BackgroundFileWriter, LOG_EVENT, MAX_LOG_BATCH, type LogEvent, type Logger } from '../../common/index.js';
+import { BackgroundFileWriter, LOG_EVENT, MAX_LOG_BATCH, readSavedRecords, type LogEvent, type Logger } from '../../common/index.js';
 
 /**
  * Activity events waiting to reach the server's log. Each event gets an id when it is recorded; it
@@ -93,20 +92,8 @@ export class ActivityOutbox {
 
   #load(): void {
     if (this.#path === undefined) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(this.#path, 'utf8'));
-    } catch {
-      return;
-    }
-    if (!Array.isArray(parsed)) return;
-    for (const item of parsed as unknown[]) {
-      try {
-        const event = LOG_EVENT.parse(item, 'event');
-        this.#pending.set(event.id, event);
-      } catch {
-        this.#log?.warn('activity.invalid_saved_event');
-      }
+    for (const event of readSavedRecords(this.#path, (item) => LOG_EVENT.parse(item, 'event'), () => this.#log?.warn('activity.invalid_saved_event'))) {
+      this.#pending.set(event.id, event);
     }
   }
 }

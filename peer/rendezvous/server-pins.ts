@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseFingerprint, writePrivateFile } from '../../common/index.js';
+import { parseFingerprint, readSavedRecords, writePrivateFile } from '../../common/index.js';
 
 export const PINS_FILE = 'known-servers.json';
 
@@ -55,28 +54,16 @@ export class ServerPins {
   }
 }
 
+/** A corrupted entry is dropped; that server will be confirmed again. */
 function load(path: string): PinRecord[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    return [];
-  }
-  if (!Array.isArray(parsed)) return [];
-  const records: PinRecord[] = [];
-  for (const item of parsed as unknown[]) {
-    if (typeof item !== 'object' || item === null) continue;
+  return readSavedRecords(path, (item) => {
+    if (typeof item !== 'object' || item === null) throw new Error('not an object');
     const { fingerprint, addresses, firstSeenAt } = item as Record<string, unknown>;
-    if (typeof fingerprint !== 'string' || !Array.isArray(addresses) || typeof firstSeenAt !== 'string') continue;
-    try {
-      records.push({
-        fingerprint: parseFingerprint(fingerprint),
-        addresses: addresses.filter((a): a is string => typeof a === 'string'),
-        firstSeenAt,
-      });
-    } catch {
-      // a corrupted entry is dropped; the server will be confirmed again
-    }
-  }
-  return records;
+    if (typeof fingerprint !== 'string' || !Array.isArray(addresses) || typeof firstSeenAt !== 'string') throw new Error('missing fields');
+    return {
+      fingerprint: parseFingerprint(fingerprint),
+      addresses: addresses.filter((a): a is string => typeof a === 'string'),
+      firstSeenAt,
+    };
+  });
 }
