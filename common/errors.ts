@@ -65,7 +65,6 @@ export const ERROR_CODES = Object.freeze({
 
   // peer program
   SALA_E_COMMAND_INVALID: 'A JSON-lines or slash command is malformed, unknown, or misses a field; the message says which.',
-  SALA_E_COMMAND_UNSUPPORTED: 'A command this version of the peer does not provide yet; the message says what is missing.',
   SALA_E_DISCOVERY_FAILED: 'mDNS did not work (port in use, no multicast on the interface); peers are still found through the server directory.',
   SALA_E_PEER_RUNNING: 'Another sala program already uses this data directory for this user.',
 

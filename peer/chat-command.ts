@@ -31,7 +31,7 @@ export function addChatCommand(program: Command): void {
       .requiredOption('--user <name>', 'your user name')
       .option('--host <address>', 'address to accept direct links on (default: all interfaces)')
       .option('--port <n>', 'port to accept direct links on (default: any free port)')
-      .option('--interface <address>', "this computer's address on the classroom LAN (for mDNS and the addresses others dial)")
+      .option('--interface <address>', "this computer's address on the classroom LAN (for mDNS, the addresses others dial, and group multicast)")
       .option('--downloads <dir>', 'where received files go (default: the Sala folder in your Downloads folder)')
       .option('--accept-files', 'accept every offered file without asking (still announced)')
       .option('--max-file-size <bytes>', 'refuse offered files larger than this (like 2G, 500M; default: no limit but free space)'),
@@ -195,6 +195,10 @@ function forwardPeerEvents(peer: Peer, emit: (event: JsonEvent) => void): void {
   peer.on('message', (message) => emit({ event: 'message', id: message.id, from: message.from, text: message.text, at: new Date(message.at).toISOString() }));
   peer.on('link.up', (link) => emit({ event: 'link.up', ...link }));
   peer.on('link.down', ({ user, sessionId, code }) => emit({ event: 'link.down', user, sessionId, ...(code === undefined ? {} : { code }) }));
+  peer.on('group.joined', (joined) => emit({ event: 'group.joined', ...joined }));
+  peer.on('group.left', (left) => emit({ event: 'group.left', ...left }));
+  peer.on('group.sent', (sent) => emit({ event: 'group.sent', ...sent }));
+  peer.on('group.message', (message) => emit({ event: 'group.message', id: message.id, group: message.group, from: message.from, text: message.text, at: new Date(message.at).toISOString() }));
   peer.on('server.disconnected', () => emit({ event: 'server.disconnected' }));
   peer.on('server.reconnected', () => emit({ event: 'server.reconnected' }));
   peer.on('warning', (warning) => emit({ event: 'warning', ...warning }));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { normalizeUserName, SalaError, type DataDirLockOptions, type Logger } from '../common/index.js';
 import type { ChatStatus } from './chat/chat-history.js';
 import type { FileEvents } from './files/file-context.js';
+import type { GroupTuning } from './groups/group-service-options.js';
 import type { ServerAddress } from './rendezvous/rendezvous-client.js';
 
 export interface PeerOptions {
@@ -47,6 +48,10 @@ export interface PeerTuning {
   mdnsTtlMs?: number;
   fileOfferTimeoutMs?: number;
   fileWindowBytes?: number;
+  /** Group chat timings and limits (peer/groups/group-service-options.ts). */
+  group?: Partial<GroupTuning>;
+  /** No multicast socket at all: every group goes over direct links (tests of the fallback). */
+  isMulticastDisabled?: boolean;
 }
 
 export interface HistoryEntry {
@@ -68,6 +73,12 @@ export interface PeerEvents extends FileEvents {
   message: [{ id: string; from: string; text: string; at: number }];
   'link.up': [{ user: string; sessionId: string }];
   'link.down': [{ user: string; sessionId: string; code: string | undefined }];
+  'group.joined': [{ group: string }];
+  'group.left': [{ group: string }];
+  /** One of our group messages went out (`ref`: the caller's tag). */
+  'group.sent': [{ id: string; group: string; ref?: string }];
+  /** Another member's group message, once, in that member's order; `at` in ms, server time. */
+  'group.message': [{ id: string; group: string; from: string; text: string; at: number }];
   'server.disconnected': [];
   'server.reconnected': [];
   /** Something went wrong that does not end this peer (a link refused, mDNS trouble). */

@@ -20,6 +20,10 @@ import { ChatHistory } from './chat/chat-history.js';
 import { ChatService } from './chat/chat-service.js';
 import { DEVICE_KEY_FILE } from './device-identity.js';
 import { FileService } from './files/file-service.js';
+import { GroupLinkRelay } from './groups/group-link-relay.js';
+import { GroupService } from './groups/group-service.js';
+import { chooseMulticastInterface } from './groups/multicast-interface.js';
+import { MulticastSocket } from './groups/multicast-socket.js';
 import { PeerDiscovery } from './discovery/index.js';
 import { LinkManager, type PeerLink } from './links/link-manager.js';
 import { endpointsToAnnounce, isMdnsUseful } from './listen-endpoints.js';
@@ -61,6 +65,10 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #links: LinkManager;
   readonly #chat: ChatService;
   readonly #files: FileService;
+  readonly #groups: GroupService;
+  readonly #groupRelay: GroupLinkRelay;
+  /** The IPv4 address group chat multicasts on; undefined: groups go over direct links only. */
+  readonly multicastInterface: string | undefined;
   readonly #history: ChatHistory;
   readonly #discovery: PeerDiscovery;
   readonly #roster: PeerRoster;
@@ -85,6 +93,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     options: PeerOptions;
     listenHost: string;
     revoked: Set<string>;
+    multicastInterface: string | undefined;
   }) {
     super();
     const { client, links, options } = parts;
@@ -131,6 +140,22 @@ export class Peer extends EventEmitter<PeerEvents> {
       attempt: (user) => this.#reach(user),
       ...(options.tuning?.redialInitialDelayMs === undefined ? {} : { initialDelayMs: options.tuning.redialInitialDelayMs }),
       ...(options.tuning?.redialMaxDelayMs === undefined ? {} : { maxDelayMs: options.tuning.redialMaxDelayMs }),
+    });
+    this.multicastInterface = parts.multicastInterface;
+    this.#groupRelay = new GroupLinkRelay({
+      linkTo: (sessionId) => this.#links.get(sessionId),
+      dial: (user, sessionId) => this.#dialSession(user, sessionId),
+      onDatagram: (datagram) => this.#groups.receiveFromLink(datagram),
+      logger: this.#log,
+    });
+    this.#groups = new GroupService({
+      ...options.tuning?.group,
+      me: { user: this.user, get sessionId() { return client.sessionId ?? ''; }, signingKey: parts.identity.signing.privateKey },
+      rendezvous: client,
+      openSocket: (port) => this.#openMulticastSocket(port),
+      serverNow: () => client.clock.now(),
+      sendOverLinks: (_group, datagram, members) => this.#groupRelay.send(datagram, members),
+      logger: this.#log,
     });
     const interfaceAddress = options.interfaceAddress;
     this.#discovery = new PeerDiscovery({
@@ -213,7 +238,10 @@ export class Peer extends EventEmitter<PeerEvents> {
         ...(options.tuning?.linkMessageBurst === undefined ? {} : { messageBurst: options.tuning.linkMessageBurst }),
         ...(options.logger === undefined ? {} : { logger: options.logger }),
       });
-      const peer = new Peer({ client, links, history, outbox, lock, identity, options, listenHost, revoked });
+      const multicastInterface = options.tuning?.isMulticastDisabled === true
+        ? undefined
+        : await chooseMulticastInterface({ interfaceAddress: options.interfaceAddress, server, logger: options.logger });
+      const peer = new Peer({ client, links, history, outbox, lock, identity, options, listenHost, revoked, multicastInterface });
       await peer.#start(welcome, options);
       return peer;
     } catch (err) {
@@ -280,6 +308,37 @@ export class Peer extends EventEmitter<PeerEvents> {
     return await this.#files.cancelFile(transferId, this.user);
   }
 
+  /** The groups this peer is in. */
+  groups(): string[] {
+    return this.#groups.groups;
+  }
+
+  /**
+   * Joins a group (created by the server on first join): resolves once we hold its key and the
+   * multicast self-test has run (`group.joined`); where multicast fails, the group goes over direct
+   * links and a `warning` SALA_E_GROUP_MULTICAST_UNAVAILABLE says so.
+   */
+  async joinGroup(group: string): Promise<void> {
+    this.#checkOpen();
+    await this.#groups.join(group);
+  }
+
+  /** Leaves a group at once (`group.left`); the server rotates its key for those who stay. */
+  leaveGroup(group: string): void {
+    this.#checkOpen();
+    this.#groups.leave(group);
+  }
+
+  /**
+   * Sends a text (≤ 8 KiB of UTF-8) to a group we are in: `group.sent` with its id, then sealed and
+   * signed datagrams to the group's multicast address (or over links). Not stored: group chat is
+   * live, like a room; members who are away do not get it later.
+   */
+  groupSend(group: string, text: string, options: { ref?: string | undefined } = {}): { id: string } {
+    this.#checkOpen();
+    return this.#groups.send(group, text, options);
+  }
+
   /** The conversation with `user`, oldest first, from this device's history. */
   async history(user: string): Promise<HistoryEntry[]> {
     this.#checkOpen();
@@ -337,6 +396,24 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.emit('message', event);
     });
 
+    this.#groups.on('group.joined', (event) => {
+      this.#record('group.joined', `group=${event.group} multicast=${this.#groups.isMulticastWorking(event.group) === true ? 'yes' : 'no'}`);
+      this.emit('group.joined', event);
+    });
+    this.#groups.on('group.left', (event) => {
+      this.#record('group.left', `group=${event.group}`);
+      this.emit('group.left', event);
+    });
+    this.#groups.on('group.sent', (event) => {
+      this.#record('group.sent', `group=${event.group} id=${event.id}`);
+      this.emit('group.sent', event);
+    });
+    this.#groups.on('group.message', (event) => {
+      this.#record('group.received', `group=${event.group} from=${event.from} id=${event.id} bytes=${Buffer.byteLength(event.text, 'utf8')}`);
+      this.emit('group.message', event);
+    });
+    this.#groups.on('warning', (error) => this.#warn(error.code, error.message));
+
     this.#discovery.on('peer.seen', (seen) => this.#roster.mdnsSeen(seen));
     this.#discovery.on('peer.gone', (gone) => this.#roster.mdnsGone(gone));
     this.#discovery.on('warning', ({ message }) => this.#warn('SALA_E_DISCOVERY_FAILED', message));
@@ -387,6 +464,29 @@ export class Peer extends EventEmitter<PeerEvents> {
     return false;
   }
 
+  /** Dials one session of `user` (a group member the fallback must reach); true when linked. */
+  async #dialSession(user: string, sessionId: string): Promise<boolean> {
+    if (this.#closing !== undefined) return false;
+    if (this.#links.get(sessionId) !== undefined) return true;
+    const target = this.#roster.targets(user).find((t) => t.sessionId === sessionId);
+    if (target === undefined) return false;
+    try {
+      await this.#links.connect(user, sessionId, target.endpoints, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) });
+      return true;
+    } catch (err) {
+      this.#log.info('peer.dial_failed', { user, code: toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`).code });
+      return false;
+    }
+  }
+
+  #openMulticastSocket(port: number): Promise<MulticastSocket> {
+    const interfaceAddress = this.multicastInterface;
+    if (interfaceAddress === undefined) {
+      return Promise.reject(new SalaError('SALA_E_GROUP_MULTICAST_UNAVAILABLE', 'No IPv4 interface for multicast (use --interface).'));
+    }
+    return MulticastSocket.open({ port, interfaceAddress });
+  }
+
   async #hasPending(user: string): Promise<boolean> {
     if (this.#files.hasPending(user)) return true;
     return (await this.#history.unacknowledged(user, this.user)).length > 0;
@@ -399,6 +499,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.emit('link.up', { user, sessionId: sid });
     void this.#chat.attach(link);
     this.#files.attach(link);
+    this.#groupRelay.attach(link);
   }
 
   #onLinkDown(link: PeerLink, error: SalaError | undefined): void {
@@ -460,6 +561,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#closing ??= (async () => {
       this.#redialer.close();
       this.#files.close();
+      this.#groupRelay.close();
+      await this.#groups.close();
       await Promise.allSettled([this.#discovery.close(), this.#links.close()]);
       if (isLogout) await this.#client.logout();
       else this.#client.close();

@@ -202,6 +202,8 @@ export interface SlashParseOptions {
    * as text with one "/" removed, so a message can start with a slash.
    */
   defaultTo?: string;
+  /** Instead of defaultTo: the group a plain line goes to (after `/g GROUP …`). */
+  defaultGroup?: string;
 }
 
 const WHITESPACE = /\s/u;
@@ -238,10 +240,10 @@ export function parseSlashCommand(line: string, options: SlashParseOptions = {})
   if (line.trim() === '') return undefined;
   const body = line.trimStart();
   if (!body.startsWith('/') || body.startsWith('//')) {
-    if (options.defaultTo !== undefined) {
-      return { cmd: 'send', to: options.defaultTo, text: body.startsWith('//') ? body.slice(1) : line };
-    }
-    throw commandInvalid('To send a message type /msg USER TEXT (type /help for all commands).');
+    const text = body.startsWith('//') ? body.slice(1) : line;
+    if (options.defaultTo !== undefined) return { cmd: 'send', to: options.defaultTo, text };
+    if (options.defaultGroup !== undefined) return { cmd: 'groupSend', group: options.defaultGroup, text };
+    throw commandInvalid('To send a message type /msg USER TEXT, or /g GROUP TEXT for a group (type /help for all commands).');
   }
 
   const { word, rest } = splitWord(body.slice(1));

@@ -10,8 +10,6 @@ export type CommandAnswer =
   | { kind: 'quit' }
   | { kind: 'none' };
 
-const GROUPS_LATER = 'Group chat is not part of this version of Sala yet; use 1:1 messages for now.';
-
 /**
  * Runs one command (JSON line or slash command) against the Peer. Both CLI modes use it, so they
  * behave alike; only their output differs. Failures reject with a SalaError carrying the code.
@@ -43,9 +41,16 @@ export async function runChatCommand(peer: Peer, command: ChatCommand): Promise<
       await peer.cancelFile(command.transferId);
       return { kind: 'none' };
     case 'join':
+      // `group.joined` comes from the Peer once the key is in and the multicast self-test has run.
+      await peer.joinGroup(command.group);
+      return { kind: 'none' };
     case 'leave':
+      peer.leaveGroup(command.group);
+      return { kind: 'none' };
     case 'groupSend':
-      throw new SalaError('SALA_E_COMMAND_UNSUPPORTED', GROUPS_LATER);
+      // `group.sent` (with the ref) comes from the Peer.
+      peer.groupSend(command.group, command.text, { ref: command.ref });
+      return { kind: 'none' };
     default:
       return assertNever(command);
   }

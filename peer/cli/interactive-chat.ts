@@ -15,7 +15,8 @@ import { formatBytes } from '../byte-size.js';
  */
 export async function runInteractive(peer: Peer): Promise<number> {
   const terminal = new ChatTerminal({ prompt: `${peer.user}>` });
-  let talkingTo: string | undefined;
+  /** Where plain lines go: the last /msg user or /g group. */
+  let talkingTo: { user: string } | { group: string } | undefined;
   let exitCode = 0;
 
   terminal.print(
@@ -33,6 +34,9 @@ export async function runInteractive(peer: Peer): Promise<number> {
     if (status === 'queued') terminal.print(`  (${to} is not reachable right now; the message waits and goes when they are back)`, 'muted');
   });
   peer.on('delivered', ({ to }) => terminal.print(`  ✓ delivered to ${to}`, 'success'));
+  peer.on('group.joined', ({ group }) => terminal.print(`* you joined #${group}; write to it with /g ${group} TEXT`, 'info'));
+  peer.on('group.left', ({ group }) => terminal.print(`* you left #${group}`, 'muted'));
+  peer.on('group.message', (m) => terminal.print(`[${clock(m.at)}] #${m.group} ${m.from}: ${m.text}`));
   peer.on('server.disconnected', () => terminal.print('Lost the connection to the server; reconnecting. Chats with linked peers go on.', 'warning'));
   peer.on('server.reconnected', () => terminal.print('Connected to the server again.', 'info'));
   peer.on('warning', ({ message }) => terminal.print(message, 'warning'));
@@ -77,7 +81,7 @@ export async function runInteractive(peer: Peer): Promise<number> {
   for await (const line of terminal.lines()) {
     let command;
     try {
-      command = parseSlashCommand(line, talkingTo === undefined ? {} : { defaultTo: talkingTo });
+      command = parseSlashCommand(line, talkingTo === undefined ? {} : 'user' in talkingTo ? { defaultTo: talkingTo.user } : { defaultGroup: talkingTo.group });
     } catch (err) {
       terminal.print(toSalaError(err, 'SALA_E_COMMAND_INVALID', 'That command could not be read.').message, 'error');
       continue;
@@ -91,8 +95,14 @@ export async function runInteractive(peer: Peer): Promise<number> {
     try {
       const answer = await runChatCommand(peer, command);
       if (command.cmd === 'send') {
-        talkingTo = normalizeUserName(command.to);
-        terminal.setPrompt(`${peer.user}→${talkingTo}>`);
+        talkingTo = { user: normalizeUserName(command.to) };
+        terminal.setPrompt(`${peer.user}→${talkingTo.user}>`);
+      } else if (command.cmd === 'groupSend') {
+        talkingTo = { group: normalizeUserName(command.group) };
+        terminal.setPrompt(`${peer.user}→#${talkingTo.group}>`);
+      } else if (command.cmd === 'leave' && talkingTo !== undefined && 'group' in talkingTo && talkingTo.group === normalizeUserName(command.group)) {
+        talkingTo = undefined;
+        terminal.setPrompt(`${peer.user}>`);
       }
       if (answer.kind === 'peers') terminal.print(formatPeers(answer.peers));
       else if (answer.kind === 'history') terminal.print(formatHistory(answer.with, answer.messages));

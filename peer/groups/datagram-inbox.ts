@@ -1,6 +1,7 @@
 import {
   decodeGroupHeader,
   openGroupDatagram,
+  GroupRateBuckets,
   GroupReceiveState,
   GROUP_DATAGRAM_VERSION,
   GROUP_HEADER_BYTES,
@@ -19,6 +20,8 @@ export interface DatagramInboxOptions {
   channelOf: (groupIdHex: string) => GroupChannel | undefined;
   dataInstance: Uint8Array;
   controlInstance: Uint8Array;
+  /** Datagrams accepted per member before the signature check (GroupTuning.receivePerSecond, receiveBurst). */
+  receiveRate: { perSecond: number; burst: number };
   counters: GroupCounters;
   serverNow: () => number;
   /** One of our own control-lane datagrams came back (a self-test probe, maybe). */
@@ -34,11 +37,12 @@ export interface DatagramInboxOptions {
  */
 export class DatagramInbox {
   readonly #options: DatagramInboxOptions;
-  readonly #receiveState = new GroupReceiveState();
+  readonly #receiveState: GroupReceiveState;
   readonly #openContext: GroupOpenContext;
 
   constructor(options: DatagramInboxOptions) {
     this.#options = options;
+    this.#receiveState = new GroupReceiveState({ rateLimiter: new GroupRateBuckets(options.receiveRate) });
     this.#openContext = {
       isKnownGroup: (groupId) => options.channelOf(hex(groupId)) !== undefined,
       groupKey: (groupId, epoch) => options.channelOf(hex(groupId))?.key(epoch),

@@ -193,7 +193,7 @@ export class GroupChannel implements ChannelPort {
         if (body.targetSenderIdx === this.#senderIdx && bytesEqual(body.targetInstance, this.host.dataInstance)) {
           this.#sender.repair(header, body, nowMs);
         } else {
-          this.#receiver.onNack(header, body, nowMs);
+          this.#receiver.onNack(header, member, body, nowMs);
         }
         return;
       default:

@@ -9,7 +9,7 @@ import {
 } from '../../common/index.js';
 import type { GroupMember } from './group-epochs.js';
 import { decodeGroupText } from './group-message.js';
-import { dataLaneOf, monotonicMs, streamKey, type ChannelPort } from './group-types.js';
+import { dataLaneOf, isDataLane, monotonicMs, streamKey, type ChannelPort } from './group-types.js';
 import { SenderStream, type StreamStep } from './sender-stream.js';
 
 interface StreamEntry {
@@ -49,10 +49,17 @@ export class GroupReceiver {
   }
 
   /** A NACK for another member's stream: a tail announcement when that member sent it, else a peer's request. */
-  onNack(header: GroupHeader, nack: NackBody, nowMs: number): void {
-    const entry = this.#streams.get(streamKey(this.#port.groupIdHex, nack.targetSenderIdx, nack.targetInstance));
-    if (entry === undefined) return; // a stream we never saw, or a self-test probe
-    if (header.senderIdx === nack.targetSenderIdx) {
+  onNack(header: GroupHeader, member: GroupMember, nack: NackBody, nowMs: number): void {
+    const isTail = header.senderIdx === nack.targetSenderIdx;
+    let entry = this.#streams.get(streamKey(this.#port.groupIdHex, nack.targetSenderIdx, nack.targetInstance));
+    if (entry === undefined) {
+      // A tail announcement of a stream we never saw: its first datagrams did not reach us. It is
+      // sealed in a key epoch we hold, and names the sender's first seq of that epoch: start there.
+      const first = nack.ranges[0];
+      if (!isTail || first === undefined || !isDataLane(nack.targetInstance)) return; // someone else's stream, or a self-test probe
+      entry = this.#openStream(streamKey(this.#port.groupIdHex, nack.targetSenderIdx, nack.targetInstance), nack.targetSenderIdx, nack.targetInstance, first.firstSeq, member, nowMs);
+    }
+    if (isTail) {
       const last = nack.ranges.at(-1);
       if (last !== undefined) this.#settle(entry, entry.stream.noteHighest(last.firstSeq + last.count - 1, nowMs));
     } else {
@@ -82,19 +89,21 @@ export class GroupReceiver {
 
   #streamFor(header: GroupHeader, member: GroupMember, nowMs: number): StreamEntry {
     const key = streamKey(this.#port.groupIdHex, header.senderIdx, header.instance);
-    const existing = this.#streams.get(key);
-    if (existing !== undefined) return existing;
+    return this.#streams.get(key) ?? this.#openStream(key, header.senderIdx, header.instance, header.seq, member, nowMs);
+  }
+
+  #openStream(key: string, senderIdx: number, instance: Uint8Array, firstSeq: number, member: GroupMember, nowMs: number): StreamEntry {
     // A member's older instances (earlier runs) go first once it has too many.
-    const ofSender = [...this.#streams.values()].filter((s) => s.stream.senderIdx === header.senderIdx);
+    const ofSender = [...this.#streams.values()].filter((s) => s.stream.senderIdx === senderIdx);
     if (ofSender.length >= this.#port.host.tuning.maxInstancesPerSender) {
       const oldest = ofSender.reduce((a, b) => (a.stream.lastActivityMs <= b.stream.lastActivityMs ? a : b));
       this.#drop(oldest.stream);
     }
     const stream = new SenderStream({
       key,
-      senderIdx: header.senderIdx,
-      instance: Uint8Array.from(header.instance),
-      firstSeq: header.seq,
+      senderIdx,
+      instance: Uint8Array.from(instance),
+      firstSeq,
       maxSpan: this.#port.host.tuning.maxGapSeqs,
       nowMs,
     });

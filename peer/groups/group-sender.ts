@@ -34,6 +34,8 @@ export class GroupSender {
   readonly #repairBucket: TokenBucket;
   #tailTimer: NodeJS.Timeout | undefined;
   #lastDataSeq: number | undefined;
+  /** Our first DATA seq sealed in the current key epoch: where a member of that epoch can start our stream. */
+  #epochStart: { epoch: number; seq: number } | undefined;
   #isClosed = false;
 
   constructor(port: ChannelPort) {
@@ -63,6 +65,7 @@ export class GroupSender {
       const { datagram, seq } = this.#port.seal(GROUP_DATAGRAM_TYPE.DATA, encodeDataBody(fragment), epoch, 'data');
       this.#history.add(seq, epoch, fragment);
       this.#lastDataSeq = seq;
+      if (this.#epochStart?.epoch !== epoch) this.#epochStart = { epoch, seq };
       this.#port.transmit(datagram);
     }
     this.#armTailAnnouncement();
@@ -101,6 +104,7 @@ export class GroupSender {
   clear(): void {
     this.#history.clear();
     this.#lastDataSeq = undefined;
+    this.#epochStart = undefined;
     clearTimeout(this.#tailTimer);
     this.#tailTimer = undefined;
   }
@@ -114,7 +118,11 @@ export class GroupSender {
    * tailAnnounceDelayMs after our last DATA, we send a NACK addressed to our own data lane naming
    * its last seq. Receivers read a NACK whose sender is its target as "my stream goes up to here"
    * (SRM's session message, in the NACK layout): without it, a lost last datagram would go
-   * unnoticed until we next sent something.
+   * unnoticed until we next sent something. It is sealed in the key epoch of our last DATA and its
+   * range starts at our first DATA seq of that epoch: a member who never saw our stream (its first
+   * datagrams were lost, or went down a link that was being replaced) starts it there and asks for
+   * all of it. Only members of that epoch can open it, and they may read all of those; nothing
+   * older is offered, so a late joiner gets no history.
    */
   #armTailAnnouncement(): void {
     clearTimeout(this.#tailTimer);
@@ -130,8 +138,11 @@ export class GroupSender {
     if (this.#isClosed || last === undefined || senderIdx === undefined) return;
     if (!this.#port.controlBucket.take(1, monotonicMs())) return;
     try {
-      const body = encodeNackBody({ targetSenderIdx: senderIdx, targetInstance: host.dataInstance, ranges: [{ firstSeq: last, count: 1 }] });
-      const { datagram } = this.#port.seal(GROUP_DATAGRAM_TYPE.NACK, body, this.#port.epochs.epoch, 'control');
+      // Sealed in the epoch of the DATA it describes, so only that epoch's members read it.
+      const epoch = this.#epochStart?.epoch ?? this.#port.epochs.epoch;
+      const start = Math.max(this.#epochStart?.seq ?? last, last - host.tuning.maxGapSeqs + 1);
+      const body = encodeNackBody({ targetSenderIdx: senderIdx, targetInstance: host.dataInstance, ranges: [{ firstSeq: start, count: last - start + 1 }] });
+      const { datagram } = this.#port.seal(GROUP_DATAGRAM_TYPE.NACK, body, epoch, 'control');
       host.counters.tailAnnouncementsSent += 1;
       this.#port.transmit(datagram);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { ConfigInvalidError, type Logger, type MessageOf, type SalaError } from '../../common/index.js';
+import { ConfigInvalidError, GROUP_RATE_DEFAULTS, type Logger, type MessageOf, type SalaError } from '../../common/index.js';
 
 /** What the group layer needs of a multicast socket (MulticastSocket has it; tests wrap one to lose datagrams). */
 export interface MulticastSocketLike {
@@ -47,11 +47,18 @@ export interface GroupTuning {
   repairBurst: number;
   /**
    * DATA datagrams a sender sends per group (send() refuses beyond with SALA_E_RATE_LIMIT). With
-   * repairs and NACKs this stays under what receivers accept from one sender (GROUP_RATE_DEFAULTS:
-   * 256 burst, 100/s); beyond that they would drop datagrams and NACK them.
+   * repairs and NACKs this stays under what receivers accept from one sender (receivePerSecond,
+   * receiveBurst); beyond that they would drop datagrams and NACK them.
    */
   sendPerSecond: number;
   sendBurst: number;
+  /**
+   * Datagrams we accept from one member (per group and key epoch, all its datagrams together)
+   * before the Ed25519 verify, which the limit bounds: sustained rate and burst. Every member must
+   * accept at least what the others send (sendPerSecond plus their repairs and control datagrams).
+   */
+  receivePerSecond: number;
+  receiveBurst: number;
   /** NACK datagrams a receiver sends per group: sustained rate and burst. */
   nacksPerSecond: number;
   nackBurst: number;
@@ -62,6 +69,8 @@ export interface GroupTuning {
   tailAnnounceDelayMs: number;
   /** The multicast self-test at join waits this long for our own probe to come back. */
   selfTestTimeoutMs: number;
+  /** Without multicast, a join waits at most this long for its probe to be on the links to every member. */
+  linkProbeTimeoutMs: number;
   /** `warning` events per window, all causes together; the rest are counted and summarised. */
   maxWarnings: number;
   warningWindowMs: number;
@@ -86,10 +95,13 @@ export const GROUP_TUNING_DEFAULTS: Readonly<GroupTuning> = Object.freeze({
   repairBurst: 64,
   sendPerSecond: 50,
   sendBurst: 128,
+  receivePerSecond: GROUP_RATE_DEFAULTS.perSecond,
+  receiveBurst: GROUP_RATE_DEFAULTS.burst,
   nacksPerSecond: 10,
   nackBurst: 10,
   tailAnnounceDelayMs: 100,
   selfTestTimeoutMs: 300,
+  linkProbeTimeoutMs: 5_000,
   maxWarnings: 10,
   warningWindowMs: 60_000,
   maxGapSeqs: 512,
@@ -114,8 +126,10 @@ export interface GroupServiceOptions extends Partial<GroupTuning> {
    * Sends a datagram to these members over direct links: used for every member when our multicast
    * self-test failed, and for members known to be reachable only that way. The Peer calls
    * receiveFromLink() with what arrives. Without it, a group whose multicast fails is silent.
+   * It may return a promise that settles when the datagram is on its way to every member (or they
+   * could not be reached): a join without multicast waits for its probe that way.
    */
-  sendOverLinks?: (group: string, datagram: Uint8Array, members: readonly LinkTarget[]) => void;
+  sendOverLinks?: (group: string, datagram: Uint8Array, members: readonly LinkTarget[]) => void | Promise<void>;
   logger?: Logger;
 }
 
@@ -144,6 +158,7 @@ export function resolveGroupTuning(options: Partial<GroupTuning>): GroupTuning {
   }
   if (tuning.repairBurst < 1) throw new ConfigInvalidError('repairBurst', 'must be at least 1');
   if (tuning.nackBurst < 1) throw new ConfigInvalidError('nackBurst', 'must be at least 1');
+  if (tuning.receiveBurst < 1) throw new ConfigInvalidError('receiveBurst', 'must be at least 1');
   if (tuning.sendBurst < 16) throw new ConfigInvalidError('sendBurst', 'must be at least 16 (one 8 KiB message)');
   return tuning;
 }

@@ -11,7 +11,7 @@ import {
 } from '../../common/index.js';
 import { DatagramInbox } from './datagram-inbox.js';
 import { GroupChannel } from './group-channel.js';
-import { validateGroupServiceOptions, type GroupServiceOptions, type GroupTuning } from './group-service-options.js';
+import { validateGroupServiceOptions, type GroupServiceOptions, type GroupTuning, type LinkTarget } from './group-service-options.js';
 import { bytesEqual, laneInstances, type ChannelHost, type GroupCounters, type GroupMessageEvent, type Lane } from './group-types.js';
 import { WarningLimiter } from './rate-limits.js';
 import { SharedSocket } from './shared-socket.js';
@@ -132,6 +132,7 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
       channelOf: (groupIdHex) => this.#byGroupId.get(groupIdHex),
       dataInstance: this.#dataInstance,
       controlInstance: this.#controlInstance,
+      receiveRate: { perSecond: this.#tuning.receivePerSecond, burst: this.#tuning.receiveBurst },
       counters: this.#counters,
       serverNow: () => this.#options.serverNow(),
       ownControlBack: (groupIdHex, seq) => this.#socket.probeBack(groupIdHex, seq),
@@ -274,14 +275,21 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
     const sessionId = this.#options.me.sessionId;
     const channel = this.#channels.get(name);
     if (channel !== undefined) {
+      const known = new Set(channel.linkTargets().map((m) => m.sessionId));
       if (!bytesEqual(channel.groupId, state.groupId)) {
         // The server restarted and the group was made anew (we joined again when we resumed).
         this.#byGroupId.delete(channel.groupIdHex);
         channel.resetIncarnation(state, sessionId);
         this.#byGroupId.set(channel.groupIdHex, channel);
-        return;
+        known.clear();
+      } else {
+        for (const held of channel.applyState(state, sessionId)) this.#inbox.dispatch(held.bytes, held.isFromLink);
       }
-      for (const held of channel.applyState(state, sessionId)) this.#inbox.dispatch(held.bytes, held.isFromLink);
+      // Without multicast we must tell each newcomer to reach us over links, before they send.
+      if (channel.isJoined && !channel.isMulticastWorking) {
+        const newcomers = channel.linkTargets().filter((m) => !known.has(m.sessionId));
+        if (newcomers.length > 0) void this.#probeOverLinks(channel, newcomers);
+      }
       return;
     }
     const pending = this.#pendingJoins.get(name);
@@ -375,17 +383,29 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
           ? 'and this program cannot send group messages over direct links, so the group will stay silent'
           : 'its messages go over direct links to each member instead';
       this.#warn(new SalaError('SALA_E_GROUP_MULTICAST_UNAVAILABLE', `Multicast does not work for the group ${channel.name} on this network; ${instead}.`));
-      // A probe over links tells the members that we are only reachable that way.
-      try {
-        channel.transmit(channel.makeProbe().datagram);
-      } catch (err) {
-        this.#log.warn('group.probe_failed', { group: channel.name, message: String(err) });
-      }
+      // A probe over links tells the members that we are only reachable that way; joined means
+      // they know it (or could not be reached in time), so what they send next reaches us.
+      await this.#probeOverLinks(channel, channel.linkTargets());
     }
     channel.isJoined = true;
     this.#pendingJoins.delete(channel.name);
     pending.resolve();
     this.emit('group.joined', { group: channel.name });
+  }
+
+  /** Sends a probe to `members` over links, waiting (at most linkProbeTimeoutMs) until it is on its way. */
+  async #probeOverLinks(channel: GroupChannel, members: readonly LinkTarget[]): Promise<void> {
+    const sendOverLinks = this.#options.sendOverLinks;
+    if (sendOverLinks === undefined || members.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const sent = sendOverLinks(channel.name, channel.makeProbe().datagram, members);
+      await Promise.race([sent, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#tuning.linkProbeTimeoutMs)))]);
+    } catch (err) {
+      this.#log.warn('group.probe_failed', { group: channel.name, message: String(err) });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #closeSocketIfIdle(): void {

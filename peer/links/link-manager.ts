@@ -175,13 +175,13 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   /** Sends every link our renewed ticket, so links outlive the ticket shown in their handshake. */
   pushTicket(): void {
     const ticket = this.#options.credentials.ticket();
-    for (const link of this.#links.values()) sendQuietly(link, { type: 'link.ticket', ticket: { body: ticket.body, sig: ticket.sig } });
+    for (const link of this.#links.values()) sendOnLink(link, { type: 'link.ticket', ticket: { body: ticket.body, sig: ticket.sig } });
   }
 
   /** Passes a (verified) revocation on to every link but the one it came from. */
   forwardRevocation(revocation: SignedRevocation, except?: PeerLink): void {
     for (const link of this.#links.values()) {
-      if (link !== except) sendQuietly(link, { type: 'revoked', revocation: { body: revocation.body, sig: revocation.sig } });
+      if (link !== except) sendOnLink(link, { type: 'revoked', revocation: { body: revocation.body, sig: revocation.sig } });
     }
   }
 
@@ -271,7 +271,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       onFlood: () => {
         this.#log.warn('link.flood', { user: link.peer.user, session: link.peer.sid });
         const error = new SalaError('SALA_E_RATE_LIMIT', `${link.peer.user} sent more than ${perSecond} messages a second; the link was closed.`);
-        sendQuietly(link, { type: 'error', code: error.code, message: error.message, retryAfterMs: 1_000 });
+        sendOnLink(link, { type: 'error', code: error.code, message: error.message, retryAfterMs: 1_000 });
         messages.destroy(error);
       },
     });
@@ -330,7 +330,8 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   }
 }
 
-function sendQuietly(link: PeerLink, message: WireMessage): void {
+/** Sends on a link unless it is closing (its own close handling reports that). */
+export function sendOnLink(link: PeerLink, message: WireMessage): void {
   if (link.messages.isClosed) return;
   try {
     link.messages.send(message);

@@ -9,6 +9,7 @@ import { JsonChild, type JsonLine } from '../../common/process/json-child.js';
 import { AdminClient } from '../../rendezvous/admin/admin-client.js';
 import { exitOf, REPO_ROOT, runNodeScript, signalChild, startRendezvous, type CliServer } from '../helpers/cli.js';
 import { tempDir } from '../helpers/rendezvous.js';
+import { describeLan } from '../harness/netns.js';
 
 const SALA_CLI = join('dist', 'peer', 'cli.js');
 const PASSWORD = 'correct horse battery';
@@ -108,8 +109,12 @@ describe('sala chat --json', () => {
     expect(await event(carol.child, 'error', (l) => l['ref'] === 'r2')).toMatchObject({ code: 'SALA_E_COMMAND_INVALID' });
     carol.child.send({ cmd: 'send', to: 'dave', text: 'x'.repeat(64 * 1024 + 1), ref: 'big' });
     expect(await event(carol.child, 'error', (l) => l['ref'] === 'big')).toMatchObject({ code: 'SALA_E_MESSAGE_TOO_LARGE' });
-    carol.child.send({ cmd: 'join', group: 'class-3b', ref: 'g' });
-    expect(await event(carol.child, 'error', (l) => l['ref'] === 'g')).toMatchObject({ code: 'SALA_E_COMMAND_UNSUPPORTED' });
+    carol.child.send({ cmd: 'join', group: 'Class 3b!', ref: 'g' });
+    expect(await event(carol.child, 'error', (l) => l['ref'] === 'g')).toMatchObject({ code: 'SALA_E_INVALID_NAME' });
+    carol.child.send({ cmd: 'groupSend', group: 'class-3b', text: 'anyone?', ref: 'gs' });
+    expect(await event(carol.child, 'error', (l) => l['ref'] === 'gs')).toMatchObject({ code: 'SALA_E_GROUP_NOT_MEMBER' });
+    carol.child.send({ cmd: 'leave', group: 'class-3b', ref: 'gl' });
+    expect(await event(carol.child, 'error', (l) => l['ref'] === 'gl')).toMatchObject({ code: 'SALA_E_GROUP_NOT_MEMBER' });
     carol.child.send({ cmd: 'acceptFile', transferId: 'nothing-offered', ref: 'a' });
     expect(await event(carol.child, 'error', (l) => l['ref'] === 'a')).toMatchObject({ code: 'SALA_E_TRANSFER_UNKNOWN' });
     carol.child.send({ cmd: 'send', to: 'dave', text: 'for later', ref: 'q' });
@@ -206,5 +211,33 @@ describe('sala chat --json', () => {
     jane.child.send({ cmd: 'quit' });
     await exitOf(jane.child);
     expect(readFileSync(join(dir, 'device-key.json'), 'utf8')).toBe(before);
+  });
+});
+
+describeLan('sala chat --json groups (multicast on the test namespace\'s loopback)', () => {
+  it('joins, sends and leaves a group with the contract\'s events, each message once to each other member', async () => {
+    const server = await startRendezvous(tempDir());
+    const dirs = await Promise.all(['alice', 'bob', 'carol'].map((user) => registerUser(server, user)));
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((user, i) => startChat(server, user, dirs[i] ?? '')));
+    if (alice === undefined || bob === undefined || carol === undefined) throw new Error('unreachable');
+    for (const peer of [alice, bob, carol]) {
+      peer.child.send({ cmd: 'join', group: 'Class-3B', ref: 'j' });
+      expect(await event(peer.child, 'group.joined')).toEqual({ event: 'group.joined', group: 'class-3b' });
+    }
+    alice.child.send({ cmd: 'groupSend', group: 'class-3b', text: 'hello class', ref: 'g1' });
+    const sent = await event(alice.child, 'group.sent');
+    expect(sent).toEqual({ event: 'group.sent', id: expect.any(String), group: 'class-3b', ref: 'g1' });
+    for (const peer of [bob, carol]) {
+      const message = await event(peer.child, 'group.message');
+      expect(message).toEqual({ event: 'group.message', id: sent['id'], group: 'class-3b', from: 'alice', text: 'hello class', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+    }
+    carol.child.send({ cmd: 'leave', group: 'class-3b' });
+    expect(await event(carol.child, 'group.left')).toEqual({ event: 'group.left', group: 'class-3b' });
+    bob.child.send({ cmd: 'groupSend', group: 'class-3b', text: 'carol is gone' });
+    expect(await event(alice.child, 'group.message')).toMatchObject({ from: 'bob', text: 'carol is gone' });
+    carol.child.send({ cmd: 'peers', ref: 'after' });
+    await event(carol.child, 'peers', (l) => l['ref'] === 'after');
+    expect(carol.child.lines.filter((l) => l['event'] === 'group.message')).toHaveLength(1);
+    expect(alice.child.lines.filter((l) => l['event'] === 'group.message')).toHaveLength(1);
   });
 });

@@ -231,6 +231,20 @@ describeLan('GroupService over multicast (in the test network namespace)', () =>
     expect([...alice.warnings, ...bob.warnings]).toEqual([]);
   });
 
+  it('repairs a sender\'s first messages when all of them were lost, after its tail announcement', async () => {
+    const { members } = await groupOf(['alice', 'bob'], {
+      bob: { openSocket: LossySocket.opener((bytes) => datagramType(bytes) === GROUP_DATAGRAM_TYPE.DATA) },
+    });
+    const [alice, bob] = pair(members);
+    alice.service.send(GROUP, 'first');
+    alice.service.send(GROUP, 'second');
+    await receivedAtLeast(bob, 2);
+
+    expect(texts(bob)).toEqual(['first', 'second']);
+    expect(alice.service.stats.repairsSent).toBe(2);
+    expect([...alice.warnings, ...bob.warnings]).toEqual([]);
+  });
+
   it('gives up on a seq the sender can no longer repair, delivers what follows and warns once', async () => {
     let dataSeen = 0;
     const { members } = await groupOf(['alice', 'bob'], {
