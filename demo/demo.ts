@@ -9,7 +9,8 @@ import { JsonChild, SalaError, type JsonLine } from '../common/index.js';
 /**
  * `npm run demo`: what Sala does, on one machine, with nothing but loopback traffic. It runs the real
  * programs as child processes — `sala-rendezvous start`, `sala register`, three `sala chat --json`
- * peers (mDNS off: everything is on 127.0.0.1), the admin commands — and explains each step.
+ * peers (mDNS off and group multicast pinned to 127.0.0.1: nothing leaves this computer), the admin
+ * commands — and explains each step.
  */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const serverCli = join(root, 'dist', 'rendezvous', 'cli.js');
@@ -19,7 +20,7 @@ const WAIT = { timeoutMs: 20_000 } as const;
 
 const out = (text = ''): void => void process.stdout.write(`${text}\n`);
 let stepNumber = 0;
-const STEPS = 10;
+const STEPS = 11;
 const step = (text: string): void => out(`\n[${++stepNumber}/${STEPS}] ${text}`);
 
 /** Runs one CLI command to completion, feeding `input` on stdin. */
@@ -55,7 +56,7 @@ class DemoPeer {
       process.execPath,
       [
         peerCli, 'chat', '--user', user, '--server', `127.0.0.1:${serverPort}`, '--data', dataDir,
-        '--downloads', join(dataDir, 'Downloads'), '--host', '127.0.0.1', '--no-mdns', '--password-stdin', '--json',
+        '--downloads', join(dataDir, 'Downloads'), '--host', '127.0.0.1', '--interface', '127.0.0.1', '--no-mdns', '--password-stdin', '--json',
       ],
       { label: `sala chat ${user}`, cwd: root },
     );
@@ -177,6 +178,34 @@ async function main(): Promise<void> {
     if (stored !== documentHash || received['sha256'] !== documentHash || fileSent['sha256'] !== documentHash) throw new Error('the file arrived altered');
     out(`      SHA-256 ${documentHash.slice(0, 32)}… — the same on alice's disk, in both programs' reports, and on bob's disk`);
 
+    step('Group chat: all three join "class-7b"; each message is sealed with the group key, signed, and multicast once.');
+    for (const peer of [alice, bob, carol]) {
+      peer.command({ cmd: 'join', group: 'class-7b' });
+      await peer.next('group.joined');
+    }
+    const noMulticast = [alice, bob, carol].filter((peer) =>
+      peer.child.lines.some((l) => l['event'] === 'warning' && l['code'] === 'SALA_E_GROUP_MULTICAST_UNAVAILABLE'),
+    );
+    out(
+      noMulticast.length === 0
+        ? '      the server handed each member the group key; multicast works on 127.0.0.1 here, so one datagram reaches everyone'
+        : `      multicast on 127.0.0.1 does not work on this computer (${noMulticast.map((p) => p.user).join(', ')} said so): the group goes over the direct links instead`,
+    );
+    for (const [from, text] of [
+      [bob, 'Who wants to review chapter 4 together?'],
+      [carol, 'Me! Library at 4?'],
+      [alice, 'Count me in.'],
+    ] as const) {
+      from.command({ cmd: 'groupSend', group: 'class-7b', text, ref: `g-${from.user}` });
+      const sent = await from.next('group.sent', (l) => l['ref'] === `g-${from.user}`);
+      const others = [alice, bob, carol].filter((peer) => peer !== from);
+      await Promise.all(others.map((peer) => peer.next('group.message', (l) => l['id'] === sent['id'])));
+      out(`      #class-7b ${from.user}: "${text}"   (reached ${others.map((p) => p.user).join(' and ')} once)`);
+    }
+    bob.command({ cmd: 'leave', group: 'class-7b' });
+    await bob.next('group.left');
+    out('      bob leaves: the server gives alice and carol a new key, so bob cannot read what follows');
+
     step('Carol closes Sala. Alice writes to her anyway: the message waits in Alice\'s outbox.');
     await carol.quit();
     await alice.next('peer.offline', (l) => l['user'] === 'carol');
@@ -230,22 +259,22 @@ async function main(): Promise<void> {
     for (const peer of peers) if (peer.child.exitStatus === undefined) await peer.quit();
     const report = await run(serverCli, ['logs', 'export', '--format', 'csv', '--data', serverDir]);
     const [header, ...rows] = report.stdout.trim().split(/\r?\n/);
-    const chatRows = rows.filter((row) => /,(link\.up|message\.sent|message\.received),/.test(row));
+    const chatRows = rows.filter((row) => /,(link\.up|message\.sent|message\.received|group\.sent),/.test(row));
     out(`      ${rows.length} records; ${chatRows.length} of them about links and messages, for example:`);
     out(`      ${header ?? ''}`);
     for (const row of chatRows.slice(0, 6)) out(`      ${row}`);
-    if (report.stdout.includes('exercise 3')) throw new Error('a message text reached the server log');
+    if (report.stdout.includes('exercise 3') || report.stdout.includes('chapter 4 together')) throw new Error('a message text reached the server log');
 
     out('\nSummary');
     out('  ✔ a rendezvous server whose key every login checks before sending a password');
     out('  ✔ three accounts registered; a duplicate name refused');
     out('  ✔ three peers logged in, saw each other, and chatted 1:1 over direct encrypted links');
     out('  ✔ a file offered, accepted, streamed and verified with SHA-256 on both ends');
+    out(noMulticast.length === 0 ? '  ✔ a group of three chatted over multicast on 127.0.0.1, sealed and signed' : '  ✔ a group of three chatted, over direct links because multicast on 127.0.0.1 is not available here');
     out('  ✔ a message to an offline user waited in the outbox and was delivered once when she came back');
     out('  ✔ a server restart: chat went on over the links, sessions resumed without passwords');
     out('  ✔ a 4th simultaneous session refused, naming the three live ones');
     out('  ✔ the admin listed sessions, kicked one, and exported the activity report (no message texts)');
-    out('Next: group chat over multicast.');
   } finally {
     await cleanup();
   }

@@ -33,6 +33,8 @@ export class GroupSender {
   readonly #sendBucket: TokenBucket;
   readonly #repairBucket: TokenBucket;
   #tailTimer: NodeJS.Timeout | undefined;
+  /** The wait before the next repeat of the tail announcement. */
+  #tailRepeatMs = 0;
   #lastDataSeq: number | undefined;
   /** Our first DATA seq sealed in the current key epoch: where a member of that epoch can start our stream. */
   #epochStart: { epoch: number; seq: number } | undefined;
@@ -123,11 +125,20 @@ export class GroupSender {
    * datagrams were lost, or went down a link that was being replaced) starts it there and asks for
    * all of it. Only members of that epoch can open it, and they may read all of those; nothing
    * older is offered, so a late joiner gets no history.
+   *
+   * The announcement is repeated after 1 s, 2 s, 4 s… up to every tailRepeatMaxMs while that key
+   * epoch lasts, so a member whose cable was out (and missed the messages and the first
+   * announcement) notices and repairs the gap when it is back, though nobody sends anything new.
    */
   #armTailAnnouncement(): void {
+    this.#tailRepeatMs = 1_000;
+    this.#scheduleTail(this.#port.host.tuning.tailAnnounceDelayMs);
+  }
+
+  #scheduleTail(delayMs: number): void {
     clearTimeout(this.#tailTimer);
     if (this.#isClosed) return;
-    this.#tailTimer = setTimeout(() => this.#announceTail(), this.#port.host.tuning.tailAnnounceDelayMs);
+    this.#tailTimer = setTimeout(() => this.#announceTail(), delayMs);
     this.#tailTimer.unref();
   }
 
@@ -136,10 +147,14 @@ export class GroupSender {
     const last = this.#lastDataSeq;
     const { senderIdx, host } = this.#port;
     if (this.#isClosed || last === undefined || senderIdx === undefined) return;
+    const epoch = this.#epochStart?.epoch ?? this.#port.epochs.epoch;
+    // That epoch's key is gone (rotated, overlap over): nobody could be repaired from it any more.
+    if (this.#port.epochs.key(epoch, monotonicMs()) === undefined) return;
+    this.#scheduleTail(this.#tailRepeatMs);
+    this.#tailRepeatMs = Math.min(this.#tailRepeatMs * 2, host.tuning.tailRepeatMaxMs);
     if (!this.#port.controlBucket.take(1, monotonicMs())) return;
     try {
       // Sealed in the epoch of the DATA it describes, so only that epoch's members read it.
-      const epoch = this.#epochStart?.epoch ?? this.#port.epochs.epoch;
       const start = Math.max(this.#epochStart?.seq ?? last, last - host.tuning.maxGapSeqs + 1);
       const body = encodeNackBody({ targetSenderIdx: senderIdx, targetInstance: host.dataInstance, ranges: [{ firstSeq: start, count: last - start + 1 }] });
       const { datagram } = this.#port.seal(GROUP_DATAGRAM_TYPE.NACK, body, epoch, 'control');

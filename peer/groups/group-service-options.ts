@@ -67,6 +67,8 @@ export interface GroupTuning {
    * so receivers notice a lost last datagram (nothing after it would show the gap).
    */
   tailAnnounceDelayMs: number;
+  /** The announcement is repeated (1 s, 2 s, 4 s…) at most this far apart while its key epoch lasts. */
+  tailRepeatMaxMs: number;
   /** The multicast self-test at join waits this long for our own probe to come back. */
   selfTestTimeoutMs: number;
   /** Without multicast, a join waits at most this long for its probe to be on the links to every member. */
@@ -100,6 +102,7 @@ export const GROUP_TUNING_DEFAULTS: Readonly<GroupTuning> = Object.freeze({
   nacksPerSecond: 10,
   nackBurst: 10,
   tailAnnounceDelayMs: 100,
+  tailRepeatMaxMs: 30_000,
   selfTestTimeoutMs: 300,
   linkProbeTimeoutMs: 5_000,
   maxWarnings: 10,

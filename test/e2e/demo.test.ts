@@ -7,6 +7,8 @@ describe('npm run demo', () => {
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toContain('Summary');
     expect(result.stdout).toContain('SALA_E_SESSION_LIMIT');
+    expect(result.stdout).toContain('#class-7b carol: "Me! Library at 4?"');
+    expect(result.stdout).toContain('(reached alice and bob once)');
     expect(result.stdout).not.toContain('✘');
   }, 150_000);
 });
