@@ -5,6 +5,8 @@ import { SalaError } from '../../common/index.js';
 
 /** The most bytes read from one datagram: anything longer is not ours (group datagrams are ≤ 1200). */
 export const MAX_RECEIVED_DATAGRAM_BYTES = 1500;
+/** The receive buffer asked for (see raiseReceiveBuffer). */
+const RECEIVE_BUFFER_BYTES = 1024 * 1024;
 
 export interface MulticastSocketOptions {
   port: number;
@@ -68,6 +70,7 @@ export class MulticastSocket extends EventEmitter<MulticastSocketEvents> {
       socket.setMulticastInterface(options.interfaceAddress);
       socket.setMulticastTTL(options.ttl ?? 1);
       socket.setMulticastLoopback(true);
+      raiseReceiveBuffer(socket);
     } catch (err) {
       socket.close();
       throw new SalaError('SALA_E_CONFIG_INVALID', `Cannot open the group socket on port ${options.port}: ${(err as Error).message}`, { cause: err });
@@ -115,5 +118,18 @@ export class MulticastSocket extends EventEmitter<MulticastSocketEvents> {
     }
     this.#memberships.clear();
     return new Promise((resolve) => this.#socket.close(() => resolve()));
+  }
+}
+
+/**
+ * Asks for a 1 MiB receive buffer: a burst from several senders (or a stalled event loop) must not
+ * overflow the default (about 200 KiB on Linux, 64 KiB on Windows) and cost repairs. The OS may grant
+ * less (Linux caps it at net.core.rmem_max); that is fine, the repair protocol covers the rest.
+ */
+function raiseReceiveBuffer(socket: Socket): void {
+  try {
+    if (socket.getRecvBufferSize() < RECEIVE_BUFFER_BYTES) socket.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+  } catch {
+    // refused: the default buffer it is
   }
 }
