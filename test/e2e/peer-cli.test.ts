@@ -2,6 +2,7 @@
  * `sala chat --json` and `sala register` as users and scripts run them: the compiled program, a
  * real server (`sala-rendezvous start`) on 127.0.0.1, JSON lines on stdin and stdout.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -239,5 +240,42 @@ describeLan('sala chat --json groups (multicast on the test namespace\'s loopbac
     await event(carol.child, 'peers', (l) => l['ref'] === 'after');
     expect(carol.child.lines.filter((l) => l['event'] === 'group.message')).toHaveLength(1);
     expect(alice.child.lines.filter((l) => l['event'] === 'group.message')).toHaveLength(1);
+  });
+
+  it('runs /join, /g and plain lines to the group in interactive mode, and prints group messages above the prompt', async () => {
+    const server = await startRendezvous(tempDir());
+    const aliceDir = await registerUser(server, 'alice');
+    const bobDir = await registerUser(server, 'bob');
+    const bob = await startChat(server, 'bob', bobDir);
+    bob.child.send({ cmd: 'join', group: 'class' });
+    await event(bob.child, 'group.joined');
+    // Interactive mode on a pipe (no TTY): lines in, plain text out.
+    const alice = spawn(process.execPath, [SALA_CLI, 'chat', '--user', 'alice', '--server', `127.0.0.1:${server.listening.port}`, '--data', aliceDir, '--no-mdns', '--host', '127.0.0.1', '--password-stdin'], {
+      cwd: REPO_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    onTestFinished(() => void alice.kill('SIGKILL'));
+    let output = '';
+    alice.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    alice.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const printed = async (text: string): Promise<void> => {
+      const deadline = Date.now() + WAIT_MS;
+      while (!output.includes(text)) {
+        if (Date.now() > deadline) throw new Error(`alice never printed ${JSON.stringify(text)}; she printed:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    alice.stdin.write(`${PASSWORD}\n/join class\n`);
+    await printed('you joined #class');
+    alice.stdin.write('/g class hello from alice\nand a plain line\n');
+    expect(await event(bob.child, 'group.message')).toMatchObject({ from: 'alice', text: 'hello from alice' });
+    expect(await event(bob.child, 'group.message')).toMatchObject({ from: 'alice', text: 'and a plain line' });
+    bob.child.send({ cmd: 'groupSend', group: 'class', text: 'hi alice \u001b[31mred' });
+    await printed('#class bob: hi alice ');
+    expect(output).not.toContain('\u001b[31m'); // a peer's text cannot paint on the terminal
+    alice.stdin.write('/leave class\n/quit\n');
+    await printed('you left #class');
+    const code = await new Promise<number | null>((resolve) => alice.once('exit', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(0);
   });
 });

@@ -282,6 +282,16 @@ describe('parseSlashCommand', () => {
     expect(parseSlashCommand('//shrug', { defaultTo: 'bob' })).toEqual({ cmd: 'send', to: 'bob', text: '/shrug' });
   });
 
+  it('sends a plain line (and a // line) to defaultGroup after /g', () => {
+    expect(parseSlashCommand('see you at 4', { defaultGroup: 'class-3b' })).toEqual({ cmd: 'groupSend', group: 'class-3b', text: 'see you at 4' });
+    expect(parseSlashCommand('//me', { defaultGroup: 'class-3b' })).toEqual({ cmd: 'groupSend', group: 'class-3b', text: '/me' });
+    expect(parseSlashCommand('/leave class-3b', { defaultGroup: 'class-3b' })).toEqual({ cmd: 'leave', group: 'class-3b' });
+  });
+
+  it('names /g as well as /msg when a plain line has nowhere to go', () => {
+    expect(slashError('hello').message).toContain('/g GROUP TEXT');
+  });
+
   it('refuses a // line without defaultTo', () => {
     expect(slashError('//shrug').message).toContain('/msg USER TEXT');
   });
