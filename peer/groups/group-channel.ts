@@ -9,6 +9,7 @@ import {
 import { GroupEpochs, type GroupState } from './group-epochs.js';
 import { GroupReceiver } from './group-receiver.js';
 import { GroupSender, requireSender } from './group-sender.js';
+import { MulticastReachability } from './multicast-reachability.js';
 import type { LinkTarget } from './group-service-options.js';
 import { bytesEqual, hex, isDataLane, monotonicMs, type ChannelHost, type ChannelPort, type Lane } from './group-types.js';
 import { TokenBucket } from './rate-limits.js';
@@ -46,6 +47,9 @@ export class GroupChannel implements ChannelPort {
   readonly #receiver: GroupReceiver;
   /** Session ids of members whose datagrams came over a link: we send to them over links too. */
   readonly #linkOnly = new Set<string>();
+  readonly #reachability: MulticastReachability;
+  /** When this channel was made (the join's group.state): members are checked for being heard since. */
+  readonly #createdAtMs = monotonicMs();
   #future: HeldDatagram[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
   #isDestroyed = false;
@@ -62,6 +66,28 @@ export class GroupChannel implements ChannelPort {
     this.controlBucket = new TokenBucket(host.tuning.nackBurst, host.tuning.nacksPerSecond);
     this.#sender = new GroupSender(this);
     this.#receiver = new GroupReceiver(this);
+    this.#reachability = new MulticastReachability({
+      probeDelayMs: host.tuning.reachabilityProbeDelayMs,
+      checkDelayMs: host.tuning.reachabilityCheckMs,
+      members: () => this.#otherMembers(),
+      isLinkOnly: (sessionId) => this.#linkOnly.has(sessionId),
+      multicastProbe: () => {
+        if (!this.isMulticastWorking || !this.controlBucket.take(1, monotonicMs())) return;
+        this.#trySend('group.probe_failed', () => this.transmit(this.makeProbe().datagram));
+      },
+      probeOverLinks: (members) => this.#trySend('group.probe_failed', () => this.host.transmitOverLinks(this, this.makeProbe().datagram, members)),
+      log: (unheard) => host.log.info('group.multicast_unheard', { group: this.name, members: unheard.join(',') }),
+    });
+  }
+
+  /**
+   * The group's membership changed (or we just joined, `isJoining`): with multicast working, find
+   * out whose multicast does not reach us and have them send to us over links (MulticastReachability).
+   */
+  checkReachability(isJoining: boolean): void {
+    if (!this.isJoined && !isJoining) return;
+    if (!this.isMulticastWorking || this.#isDestroyed) return;
+    this.#reachability.changed(isJoining ? this.#createdAtMs : monotonicMs(), !isJoining);
   }
 
   get epochs(): GroupEpochs {
@@ -127,9 +153,19 @@ export class GroupChannel implements ChannelPort {
 
   /** Members to send a datagram to over links: all of them when our multicast fails, else those only reachable so. */
   linkTargets(): LinkTarget[] {
-    return this.#epochs.members
-      .filter((m) => m.senderIdx !== this.#senderIdx && (!this.isMulticastWorking || this.#linkOnly.has(m.sessionId)))
-      .map(({ user, sessionId, senderIdx }) => ({ user, sessionId, senderIdx }));
+    return this.#otherMembers().filter((m) => !this.isMulticastWorking || this.#linkOnly.has(m.sessionId));
+  }
+
+  #otherMembers(): LinkTarget[] {
+    return this.#epochs.members.filter((m) => m.senderIdx !== this.#senderIdx).map(({ user, sessionId, senderIdx }) => ({ user, sessionId, senderIdx }));
+  }
+
+  #trySend(event: string, send: () => void): void {
+    try {
+      send();
+    } catch (err) {
+      this.host.log.warn(event, { group: this.name, message: String(err) });
+    }
   }
 
   // ── sending ──
@@ -176,6 +212,7 @@ export class GroupChannel implements ChannelPort {
     const member = this.#epochs.member(header.epoch, header.senderIdx, nowMs);
     if (member === undefined) return; // the opener checked it; the epoch cannot have ended since
     if (isFromLink) this.#linkOnly.add(member.sessionId);
+    else this.#reachability.heard(member.sessionId, nowMs);
     const body = decodeGroupBody(header.type, opened.body);
     const isData = isDataLane(header.instance);
     if (isData !== (body.type === GROUP_DATAGRAM_TYPE.DATA)) {
@@ -208,6 +245,7 @@ export class GroupChannel implements ChannelPort {
     this.#expiryTimer = undefined;
     this.#receiver.close();
     this.#sender.close();
+    this.#reachability.close();
     this.#future = [];
     this.#epochs.destroy();
   }

@@ -57,7 +57,6 @@ export class GroupLinkRelay {
    * the promise settles when it is on its way to all of them or they could not be reached.
    */
   send(datagram: Uint8Array, members: readonly LinkTarget[]): Promise<void> {
-    console.error('RELAY send', JSON.stringify(members));
     if (this.#isClosed) return Promise.resolve();
     const dials: Promise<void>[] = [];
     for (const member of members) {

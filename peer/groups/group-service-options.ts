@@ -73,6 +73,10 @@ export interface GroupTuning {
   selfTestTimeoutMs: number;
   /** Without multicast, a join waits at most this long for its probe to be on the links to every member. */
   linkProbeTimeoutMs: number;
+  /** After a membership change each member multicasts a probe this long later (plus up to as much, random)... */
+  reachabilityProbeDelayMs: number;
+  /** ...and members not heard by multicast this long after the change get a probe over a link. */
+  reachabilityCheckMs: number;
   /** `warning` events per window, all causes together; the rest are counted and summarised. */
   maxWarnings: number;
   warningWindowMs: number;
@@ -105,6 +109,8 @@ export const GROUP_TUNING_DEFAULTS: Readonly<GroupTuning> = Object.freeze({
   tailRepeatMaxMs: 30_000,
   selfTestTimeoutMs: 300,
   linkProbeTimeoutMs: 5_000,
+  reachabilityProbeDelayMs: 300,
+  reachabilityCheckMs: 2_000,
   maxWarnings: 10,
   warningWindowMs: 60_000,
   maxGapSeqs: 512,

@@ -118,6 +118,7 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
       nextSeq: (groupIdHex, lane) => this.#nextSeq(groupIdHex, lane),
       serverNow: () => this.#options.serverNow(),
       transmit: (channel, datagram) => this.#transmit(channel, datagram),
+      transmitOverLinks: (channel, datagram, members) => void this.#sendOverLinks(channel, datagram, members),
       deliver: (message) => this.emit('group.message', message),
       warn: (error) => this.#warn(error),
     };
@@ -285,6 +286,7 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
       } else {
         for (const held of channel.applyState(state, sessionId)) this.#inbox.dispatch(held.bytes, held.isFromLink);
       }
+      channel.checkReachability(false);
       // Without multicast we must tell each newcomer to reach us over links, before they send.
       if (channel.isJoined && !channel.isMulticastWorking) {
         const newcomers = channel.linkTargets().filter((m) => !known.has(m.sessionId));
@@ -387,6 +389,7 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
       // they know it (or could not be reached in time), so what they send next reaches us.
       await this.#probeOverLinks(channel, channel.linkTargets());
     }
+    if (isWorking) channel.checkReachability(true);
     channel.isJoined = true;
     this.#pendingJoins.delete(channel.name);
     pending.resolve();
@@ -395,16 +398,26 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
 
   /** Sends a probe to `members` over links, waiting (at most linkProbeTimeoutMs) until it is on its way. */
   async #probeOverLinks(channel: GroupChannel, members: readonly LinkTarget[]): Promise<void> {
-    const sendOverLinks = this.#options.sendOverLinks;
-    if (sendOverLinks === undefined || members.length === 0) return;
+    if (members.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const sent = sendOverLinks(channel.name, channel.makeProbe().datagram, members);
+      const sent = this.#sendOverLinks(channel, channel.makeProbe().datagram, members);
       await Promise.race([sent, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#tuning.linkProbeTimeoutMs)))]);
     } catch (err) {
       this.#log.warn('group.probe_failed', { group: channel.name, message: String(err) });
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** sendOverLinks, never throwing: settles when the datagram is on its way (or could not be). */
+  async #sendOverLinks(channel: GroupChannel, datagram: Uint8Array, members: readonly LinkTarget[]): Promise<void> {
+    const sendOverLinks = this.#options.sendOverLinks;
+    if (sendOverLinks === undefined || members.length === 0) return;
+    try {
+      await sendOverLinks(channel.name, datagram, members);
+    } catch (err) {
+      this.#log.warn('group.link_send_failed', { group: channel.name, message: String(err) });
     }
   }
 

@@ -1,7 +1,7 @@
 import type { GroupDatagramType, Logger, Reassembler, SalaError } from '../../common/index.js';
 import type { GroupChannel } from './group-channel.js';
 import type { GroupEpochs } from './group-epochs.js';
-import type { GroupTuning } from './group-service-options.js';
+import type { GroupTuning, LinkTarget } from './group-service-options.js';
 import type { TokenBucket } from './rate-limits.js';
 
 /** The shapes the group files share, and the few helpers they all use. */
@@ -45,6 +45,8 @@ export interface ChannelHost {
   nextSeq(groupIdHex: string, lane: Lane): number;
   serverNow(): number;
   transmit(channel: GroupChannel, datagram: Uint8Array): void;
+  /** Sends a datagram to these members over direct links only (a reachability probe). */
+  transmitOverLinks(channel: GroupChannel, datagram: Uint8Array, members: readonly LinkTarget[]): void;
   deliver(message: GroupMessageEvent): void;
   warn(error: SalaError): void;
 }

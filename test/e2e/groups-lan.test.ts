@@ -19,10 +19,11 @@ const MESSAGES_EACH = 30;
 /** Repairs wait for the next tail announcement (1 s, 2 s, 4 s… after the last message). */
 const REPAIR_WAIT_MS = 20_000;
 
-async function startGroup(): Promise<{ lan: Lan; peers: Running[] }> {
+async function startGroup(options: { beforeJoining?: (lan: Lan) => Promise<void> } = {}): Promise<{ lan: Lan; peers: Running[] }> {
   const lan = await useLan(USERS.length + 1);
   const server = await startServer(lan, 0);
   const peers = await startPeers(lan, server, USERS.map((user, i) => ({ index: i + 1, user })));
+  await options.beforeJoining?.(lan);
   for (const peer of peers) {
     peer.child.send({ cmd: 'join', group: GROUP });
     await peer.child.waitForEvent('group.joined', { timeoutMs: WAIT_MS, failOnEvents: ['error'] });
@@ -115,6 +116,25 @@ describeLan('group chat on a four-host LAN', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expectEachOnceInOrder(dave, 'cut', idsBySender);
     expectNoTrouble(dave);
+  });
+
+  it('heals a network that drops multicast to one host: the others send to it over links, and it gets everything once, in order', async () => {
+    // Host 4's "access point" forwards no multicast to it; its own self-test still passes.
+    const { peers } = await startGroup({ beforeJoining: (lan) => lan.dropMulticastTo(4) });
+    const dave = peers[3];
+    if (dave === undefined) throw new Error('unreachable');
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the reachability checks after the last join
+    const idsBySender = new Map<string, string[]>();
+    await Promise.all(peers.map(async (peer) => idsBySender.set(peer.user, await sendMany(peer, 10, 'heal'))));
+    for (const peer of peers) await waitForMessages(peer, 'heal', 30, WAIT_MS);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const peer of peers) {
+      expectEachOnceInOrder(peer, 'heal', idsBySender);
+      expectNoTrouble(peer);
+    }
+    // Dave is linked to each of the others (they send to him over links); they stay on multicast among themselves.
+    expect(new Set(eventsOf(dave, 'link.up').map((line) => line['user']))).toEqual(new Set(['alice', 'bob', 'carol']));
+    expect(eventsOf(peers[0] ?? dave, 'link.up').map((line) => line['user'])).toEqual(['dave']);
   });
 
   it('gives a member that left nothing sent after it left; the others go on with a new key', async () => {

@@ -128,6 +128,15 @@ export class Lan {
     await ip(['link', 'set', this.host(index).name, 'up']);
   }
 
+  /**
+   * Stops the bridge flooding multicast to host `index` (unicast still flows): a Wi-Fi access point
+   * that does not forward multicast to one client. The host's own multicast still loops back to it
+   * and still reaches the others.
+   */
+  async dropMulticastTo(index: number): Promise<void> {
+    await execFileAsync('bridge', ['link', 'set', 'dev', this.host(index).name, 'mcast_flood', 'off']);
+  }
+
   /** Kills every child, then deletes veths, namespaces and the bridge. Idempotent. */
   destroy(): Promise<void> {
     this.#destroyed ??= this.#teardown();
