@@ -6,6 +6,8 @@ const MULTICAST_BASE = [239, 192, 0, 0] as const;
 const MULTICAST_HOST_BITS = 18;
 /** One UDP port for every group (the address tells groups apart; the group id in each datagram too). */
 export const GROUP_PORT = 7422;
+/** Where the server saves its groups, in its data dir. */
+export const GROUPS_FILE = 'groups.json';
 
 export interface GroupLimits {
   groupsPerSession: number;
@@ -21,6 +23,23 @@ export const GROUP_LIMITS: Readonly<GroupLimits> = Object.freeze({
   /** Groups on the server at once. */
   groups: 1_024,
 });
+
+/** A group as saved in the server's data dir (groups.json), so a restart keeps groups and keys. */
+export interface SavedGroup {
+  name: string;
+  groupId: string;
+  epoch: number;
+  key: string;
+  nextSenderIdx: number;
+  members: { sessionId: string; user: string; sigPk: string; senderIdx: number }[];
+}
+
+/** Where the registry saves its groups; a member gets a key only once it is saved. */
+export interface GroupStorage {
+  save(groups: SavedGroup[]): Promise<void>;
+  /** A save failed: the key still goes out (members must not wait forever), and the failure is logged. */
+  onError(err: unknown): void;
+}
 
 export interface GroupMemberInput {
   sessionId: string;
@@ -45,25 +64,70 @@ interface Group {
 /**
  * The server's groups: membership, a multicast address per group, and the group key, which only
  * members receive (inside their secure channel) and which changes — a new epoch — on every join and
- * leave, so a member who left cannot read what is sent after (SECURITY.md H3). Groups live in
- * memory: after a server restart the epoch changes anyway, and members join again when they resume.
- * `send` delivers a message to one session's connection (dropped when it has none).
+ * leave, so a member who left cannot read what is sent after (SECURITY.md H3). `send` delivers a
+ * message to one session's connection (dropped when it has none).
+ *
+ * With `storage`, every change is saved before any member hears of it, and restore() brings the
+ * groups back after a restart — same group id, epoch and key — for the sessions that come back.
+ * Without that, a restart would make every group anew, and while peers reconnect one by one (seconds
+ * apart, with backoff) those already in the new group and those still in the old one could not
+ * read each other. Saving before sending means the saved epoch is never behind what members hold,
+ * so an epoch number is never reused with another key.
  */
 export class GroupRegistry {
   readonly #groups = new Map<string, Group>();
   readonly #send: (sessionId: string, message: WireMessage) => void;
   readonly #limits: GroupLimits;
+  readonly #storage: GroupStorage | undefined;
+  /** Saves in order; each change's states go out after its save. */
+  #saving: Promise<void> = Promise.resolve();
 
-  constructor(send: (sessionId: string, message: WireMessage) => void, limits: Partial<GroupLimits> = {}) {
+  constructor(send: (sessionId: string, message: WireMessage) => void, limits: Partial<GroupLimits> = {}, storage?: GroupStorage) {
     this.#send = send;
     this.#limits = { ...GROUP_LIMITS, ...limits };
+    this.#storage = storage;
+  }
+
+  /**
+   * The groups saved before a restart, keeping only members whose sessions came back (`isLive`);
+   * a group that lost members gets a new key, as if they had left. Call before anyone connects.
+   */
+  restore(saved: readonly SavedGroup[], isLive: (sessionId: string) => boolean): void {
+    for (const entry of saved) {
+      const members = new Map<string, Member>();
+      for (const m of entry.members) {
+        if (isLive(m.sessionId)) members.set(m.sessionId, { sessionId: m.sessionId, user: m.user, sigPk: Buffer.from(m.sigPk, 'hex'), senderIdx: m.senderIdx });
+      }
+      if (members.size === 0 || this.#groups.has(entry.name) || this.#groups.size >= this.#limits.groups) continue;
+      const group: Group = {
+        name: entry.name,
+        groupId: Buffer.from(entry.groupId, 'hex'),
+        address: multicastAddressFor(entry.name),
+        epoch: entry.epoch,
+        key: Buffer.from(entry.key, 'base64'),
+        members,
+        nextSenderIdx: entry.nextSenderIdx,
+      };
+      this.#groups.set(group.name, group);
+      if (members.size < entry.members.length) this.#rotate(group);
+    }
+    this.#save();
+  }
+
+  /** Resolves when every change so far is saved and its states sent. */
+  idle(): Promise<void> {
+    return this.#saving;
   }
 
   /** Adds the session to the group (created on first join), rotates its key and tells every member. */
   join(name: string, member: GroupMemberInput): void {
     let group = this.#groups.get(name);
     if (group?.members.has(member.sessionId) === true) {
-      this.#sendState(group, member.sessionId); // joined already (a resumed peer asks again)
+      // Joined already (a resumed peer asks again): the current state, once it is saved.
+      const joined = group;
+      this.#afterSave(() => {
+        if (this.#groups.get(name) === joined && joined.members.has(member.sessionId)) this.#sendState(joined, member.sessionId);
+      });
       return;
     }
     if (this.groupsOf(member.sessionId).length >= this.#limits.groupsPerSession) {
@@ -86,7 +150,7 @@ export class GroupRegistry {
     const group = this.#groups.get(name);
     if (group === undefined || !group.members.delete(sessionId)) return false;
     this.#send(sessionId, { type: 'group.left', group: name });
-    if (group.members.size === 0) this.#groups.delete(name);
+    if (group.members.size === 0) this.#delete(name);
     else this.#rotate(group);
     return true;
   }
@@ -97,7 +161,7 @@ export class GroupRegistry {
       const group = this.#groups.get(name);
       if (group === undefined) continue;
       group.members.delete(sessionId);
-      if (group.members.size === 0) this.#groups.delete(name);
+      if (group.members.size === 0) this.#delete(name);
       else this.#rotate(group);
     }
   }
@@ -119,7 +183,35 @@ export class GroupRegistry {
   #rotate(group: Group): void {
     group.epoch += 1;
     group.key = randomBytes(32);
-    for (const sessionId of group.members.keys()) this.#sendState(group, sessionId);
+    const { epoch } = group;
+    const sendAll = (): void => {
+      // A later change of the same group sends its own, newer state.
+      if (this.#groups.get(group.name) !== group || group.epoch !== epoch) return;
+      for (const sessionId of group.members.keys()) this.#sendState(group, sessionId);
+    };
+    this.#save();
+    this.#afterSave(sendAll);
+  }
+
+  /** Runs `action` once everything changed so far is saved (at once without storage). */
+  #afterSave(action: () => void): void {
+    const storage = this.#storage;
+    if (storage === undefined) action();
+    else this.#saving = this.#saving.then(action).catch((err: unknown) => storage.onError(err));
+  }
+
+  #delete(name: string): void {
+    this.#groups.delete(name);
+    this.#save();
+  }
+
+  /** Queues a save of every group as it is now; resolves when it is on disk (or failed, reported). */
+  #save(): Promise<void> {
+    const storage = this.#storage;
+    if (storage === undefined) return Promise.resolve();
+    const snapshot = [...this.#groups.values()].map(saveGroup);
+    this.#saving = this.#saving.then(() => storage.save(snapshot)).catch((err: unknown) => storage.onError(err));
+    return this.#saving;
   }
 
   #sendState(group: Group, sessionId: string): void {
@@ -134,6 +226,48 @@ export class GroupRegistry {
       members: [...group.members.values()].map(({ senderIdx, user, sessionId: sid, sigPk }) => ({ senderIdx, user, sessionId: sid, sigPk })),
     });
   }
+}
+
+function saveGroup(group: Group): SavedGroup {
+  return {
+    name: group.name,
+    groupId: group.groupId.toString('hex'),
+    epoch: group.epoch,
+    key: group.key.toString('base64'),
+    nextSenderIdx: group.nextSenderIdx,
+    members: [...group.members.values()].map((m) => ({ sessionId: m.sessionId, user: m.user, sigPk: Buffer.from(m.sigPk).toString('hex'), senderIdx: m.senderIdx })),
+  };
+}
+
+/** One saved group, checked field by field (the file is ours, but a damaged one must not crash the start). */
+export function parseSavedGroup(value: unknown): SavedGroup {
+  const fail = (what: string): never => {
+    throw new Error(`a saved group has a bad ${what}`);
+  };
+  if (typeof value !== 'object' || value === null) return fail('entry');
+  const v = value as Record<string, unknown>;
+  const isHex = (x: unknown, bytes: number): x is string => typeof x === 'string' && x.length === bytes * 2 && /^[0-9a-f]*$/u.test(x);
+  const isIndex = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x <= 0xffff;
+  if (typeof v['name'] !== 'string' || v['name'].length === 0 || v['name'].length > 32) fail('name');
+  if (!isHex(v['groupId'], 16)) fail('groupId');
+  if (typeof v['epoch'] !== 'number' || !Number.isSafeInteger(v['epoch']) || v['epoch'] < 0 || v['epoch'] > 0xffffffff) fail('epoch');
+  if (typeof v['key'] !== 'string' || Buffer.from(v['key'], 'base64').length !== 32) fail('key');
+  if (typeof v['nextSenderIdx'] !== 'number' || !Number.isSafeInteger(v['nextSenderIdx']) || v['nextSenderIdx'] < 0 || v['nextSenderIdx'] > 0x10000) fail('nextSenderIdx');
+  if (!Array.isArray(v['members'])) return fail('member list');
+  const members = (v['members'] as unknown[]).map((m) => {
+    if (typeof m !== 'object' || m === null) return fail('member');
+    const r = m as Record<string, unknown>;
+    if (typeof r['sessionId'] !== 'string' || typeof r['user'] !== 'string' || !isHex(r['sigPk'], 32) || !isIndex(r['senderIdx'])) return fail('member');
+    return { sessionId: r['sessionId'], user: r['user'], sigPk: r['sigPk'], senderIdx: r['senderIdx'] };
+  });
+  return {
+    name: v['name'] as string,
+    groupId: v['groupId'] as string,
+    epoch: v['epoch'] as number,
+    key: v['key'] as string,
+    nextSenderIdx: v['nextSenderIdx'] as number,
+    members,
+  };
 }
 
 function newGroup(name: string): Group {

@@ -12,7 +12,9 @@ import {
   initCrypto,
   isLoopbackHost,
   loadOrCreateIdentity,
+  readSavedRecords,
   silentLogger,
+  writePrivateFileAsync,
   type Logger,
 } from '../common/index.js';
 import { Accounts } from './accounts.js';
@@ -22,7 +24,7 @@ import { startAdminApi, type AdminApi } from './admin/admin-api.js';
 import { PasswordHasher, type PasswordHasherOptions } from './auth/password-hasher.js';
 import { AUTH_LIMITS, ConnectionCounter, KeyedTokenBucket, LoginThrottle, type LoginThrottleOptions } from './auth/rate-limiter.js';
 import { Directory } from './directory.js';
-import { GroupRegistry } from './groups.js';
+import { GROUPS_FILE, GroupRegistry, parseSavedGroup } from './groups.js';
 import { MdnsAdvertiser } from './mdns-advertiser.js';
 import { clientAddress, serveConnection, type ConnectionLimits, type LoginGate, type ServerContext } from './peer-connection.js';
 import { SERVER_KEY_FILE } from './server-identity.js';
@@ -90,6 +92,7 @@ export class RendezvousServer {
   readonly #store: Store;
   readonly #hasher: PasswordHasher;
   readonly #directory: Directory;
+  readonly #groups: GroupRegistry;
   readonly #admin: AdminApi;
   readonly #mdns: MdnsAdvertiser | undefined;
   readonly #lock: DataDirLock;
@@ -106,6 +109,7 @@ export class RendezvousServer {
     store: Store;
     hasher: PasswordHasher;
     directory: Directory;
+    groups: GroupRegistry;
     admin: AdminApi;
     mdns: MdnsAdvertiser | undefined;
     lock: DataDirLock;
@@ -120,6 +124,7 @@ export class RendezvousServer {
     this.#store = parts.store;
     this.#hasher = parts.hasher;
     this.#directory = parts.directory;
+    this.#groups = parts.groups;
     this.#admin = parts.admin;
     this.#mdns = parts.mdns;
     this.#lock = parts.lock;
@@ -168,7 +173,17 @@ export class RendezvousServer {
       const directory = new Directory(sessions, { batchMs: DEFAULTS.directoryBatchMs });
       const tickets = new TicketAuthority({ identity, dataDir: options.dataDir, ticketLifetimeMs: DEFAULTS.ticketLifetimeMs, logger });
       const activity = new ActivityLog(store.logs, logger);
-      const groups = new GroupRegistry((sessionId, message) => sessions.get(sessionId)?.link?.send(message));
+      // Groups, their keys and members are saved (owner-only, like the server key) so that a restart
+      // keeps them: peers that resume their sessions go on in the same groups with the same keys.
+      const groupsFile = join(options.dataDir, GROUPS_FILE);
+      const groups = new GroupRegistry((sessionId, message) => sessions.get(sessionId)?.link?.send(message), {}, {
+        save: (saved) => writePrivateFileAsync(groupsFile, JSON.stringify(saved)),
+        onError: (err) => logger.error('groups.save_failed', { message: String(err) }),
+      });
+      groups.restore(
+        readSavedRecords(groupsFile, parseSavedGroup, () => logger.warn('groups.bad_record')),
+        (sessionId) => sessions.get(sessionId) !== undefined,
+      );
       const ctx: ServerContext = {
         identity,
         accounts,
@@ -210,7 +225,7 @@ export class RendezvousServer {
 
       const info: ListeningInfo = { host, port: boundPort, adminPort: admin.port, fingerprint: fp };
       logger.info('server.listening', { host, port: boundPort, adminPort: admin.port, fingerprint: fp, mdns: mdns !== undefined });
-      return new RendezvousServer({ info, dataDir: options.dataDir, sessions, accounts, tcp, sockets, store, hasher, directory, admin, mdns, lock, logger });
+      return new RendezvousServer({ info, dataDir: options.dataDir, sessions, accounts, tcp, sockets, store, hasher, directory, groups, admin, mdns, lock, logger });
     } catch (err) {
       for (const cleanup of cleanups.reverse()) await cleanup();
       throw err;
@@ -233,6 +248,7 @@ export class RendezvousServer {
     await this.#mdns?.close();
     await this.#admin.close();
     await this.#hasher.close();
+    await this.#groups.idle();
     await this.#store.close();
     this.#lock.release();
     this.#log.info('server.stopped');

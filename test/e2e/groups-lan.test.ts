@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import type { JsonLine } from '../../common/process/json-child.js';
 import { useLan, type Lan } from '../harness/lan.js';
 import { describeLan } from '../harness/netns.js';
-import { eventsOf, expectNoTrouble, nextRef, startPeers, startServer, WAIT_MS, type Running } from '../harness/sala-lan.js';
+import { eventsOf, expectNoTrouble, nextRef, PEER_FAILURES, startPeers, startServer, WAIT_MS, type Running, type Server } from '../harness/sala-lan.js';
 
 /**
  * Issue 7 on a simulated LAN: four hosts in one group, with real multicast between namespaces over
@@ -19,7 +19,7 @@ const MESSAGES_EACH = 30;
 /** Repairs wait for the next tail announcement (1 s, 2 s, 4 s… after the last message). */
 const REPAIR_WAIT_MS = 20_000;
 
-async function startGroup(options: { beforeJoining?: (lan: Lan) => Promise<void> } = {}): Promise<{ lan: Lan; peers: Running[] }> {
+async function startGroup(options: { beforeJoining?: (lan: Lan) => Promise<void> } = {}): Promise<{ lan: Lan; server: Server; peers: Running[] }> {
   const lan = await useLan(USERS.length + 1);
   const server = await startServer(lan, 0);
   const peers = await startPeers(lan, server, USERS.map((user, i) => ({ index: i + 1, user })));
@@ -31,7 +31,7 @@ async function startGroup(options: { beforeJoining?: (lan: Lan) => Promise<void>
   // Each join rotated the key; wait until the last rotation reached everyone, so the first
   // messages below are sealed in an epoch every member holds.
   await new Promise((resolve) => setTimeout(resolve, 500));
-  return { lan, peers };
+  return { lan, server, peers };
 }
 
 /** Sends `count` texts from `from`, tagged with sender and index; resolves with their ids in order. */
@@ -135,6 +135,36 @@ describeLan('group chat on a four-host LAN', () => {
     // Dave is linked to each of the others (they send to him over links); they stay on multicast among themselves.
     expect(new Set(eventsOf(dave, 'link.up').map((line) => line['user']))).toEqual(new Set(['alice', 'bob', 'carol']));
     expect(eventsOf(peers[0] ?? dave, 'link.up').map((line) => line['user'])).toEqual(['dave']);
+  });
+
+  it('goes on over multicast while the server is down and while peers reconnect to the restarted server, which kept the group', async () => {
+    const { lan, server, peers } = await startGroup();
+    const pid = server.child.pid;
+    if (pid === undefined) throw new Error('the server has no pid');
+    process.kill(pid, 'SIGKILL');
+    await server.child.exited;
+    await Promise.all(peers.map((peer) => peer.child.waitForEvent('server.disconnected', { timeoutMs: WAIT_MS, failOnEvents: PEER_FAILURES })));
+    // The group needs no server while the keys last: messages go on.
+    const during = new Map<string, string[]>();
+    await Promise.all(peers.map(async (peer) => during.set(peer.user, await sendMany(peer, 5, 'down'))));
+    for (const peer of peers) await waitForMessages(peer, 'down', 15, WAIT_MS);
+
+    await startServer(lan, 0, server.dataDir, server.port);
+    const reconnected = peers.map((peer) => peer.child.waitForEvent('server.reconnected', { timeoutMs: 30_000, failOnEvents: PEER_FAILURES }));
+    // Peers come back one by one (backoff with jitter). The server kept the group, its key and its
+    // members, so those already back and those not yet back still read each other: send at once.
+    await Promise.race(reconnected);
+    const after = new Map<string, string[]>();
+    await Promise.all(peers.map(async (peer) => after.set(peer.user, await sendMany(peer, 5, 'back'))));
+    await Promise.all(reconnected);
+    for (const peer of peers) await waitForMessages(peer, 'back', 15, WAIT_MS);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const peer of peers) {
+      expectEachOnceInOrder(peer, 'down', during);
+      expectEachOnceInOrder(peer, 'back', after);
+      expectNoTrouble(peer);
+      expect(eventsOf(peer, 'group.left')).toEqual([]);
+    }
   });
 
   it('gives a member that left nothing sent after it left; the others go on with a new key', async () => {

@@ -3,11 +3,13 @@
  * sessions: join and leave through RendezvousClient, and a session that ends taking its groups along.
  */
 import { once } from 'node:events';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateIdentity, initCrypto, type MessageOf, type WireMessage } from '../../../common/index.js';
+import { generateIdentity, initCrypto, writePrivateFileAsync, type MessageOf, type WireMessage } from '../../../common/index.js';
 import { AdminClient } from '../../../rendezvous/admin/admin-client.js';
-import { GroupRegistry, multicastAddressFor } from '../../../rendezvous/groups.js';
-import { login, register, startServer } from '../../helpers/rendezvous.js';
+import { GROUPS_FILE, GroupRegistry, multicastAddressFor, parseSavedGroup, type SavedGroup } from '../../../rendezvous/groups.js';
+import { login, register, startServer, tempDir } from '../../helpers/rendezvous.js';
 
 beforeAll(initCrypto);
 
@@ -122,5 +124,89 @@ describe('groups over real sessions', () => {
     expect(name).toBe('Not A Name!');
     expect(error?.code).toBe('SALA_E_INVALID_NAME');
     expect(alice.isConnected).toBe(true);
+  });
+});
+
+describe('groups across a server restart', () => {
+  it('saves every change before a member hears of it', async () => {
+    const dir = tempDir();
+    const file = join(dir, GROUPS_FILE);
+    const seen: { epoch: number; savedEpoch: number | undefined; key: string; savedKey: string | undefined }[] = [];
+    const groups = new GroupRegistry(
+      (_to, message) => {
+        if (message.type !== 'group.state') return;
+        const saved = (JSON.parse(readFileSync(file, 'utf8')) as SavedGroup[]).find((g) => g.name === message.group);
+        seen.push({ epoch: message.epoch, savedEpoch: saved?.epoch, key: Buffer.from(message.key).toString('base64'), savedKey: saved?.key });
+      },
+      {},
+      { save: (saved) => writePrivateFileAsync(file, JSON.stringify(saved)), onError: (err) => { throw err; } },
+    );
+    groups.join('g1', member('a1'));
+    await groups.idle();
+    groups.join('g1', member('b1'));
+    await groups.idle();
+    groups.leave('g1', 'b1');
+    groups.join('g2', member('a1')); // changes in a burst: each group's latest state goes out once saved
+    await groups.idle();
+    expect(seen.map((state) => state.epoch)).toEqual([1, 2, 2, 3, 1]);
+    for (const state of seen) {
+      expect(state.savedEpoch).toBe(state.epoch);
+      expect(state.savedKey).toBe(state.key);
+    }
+    expect(statSync(file).mode & 0o777).toBe(process.platform === 'win32' ? statSync(file).mode & 0o777 : 0o600);
+  });
+
+  it('restores groups, keys and epochs for the sessions that came back, and rotates when one did not', async () => {
+    const saved: SavedGroup[] = [];
+    const before = new GroupRegistry(() => undefined, {}, { save: async (groups) => void saved.splice(0, saved.length, ...groups), onError: () => undefined });
+    before.join('g1', member('a1'));
+    before.join('g1', member('b1'));
+    before.join('g2', member('b1'));
+    await before.idle();
+
+    const { groups, states } = registry();
+    groups.restore(JSON.parse(JSON.stringify(saved)) as SavedGroup[], (sessionId) => sessionId === 'a1');
+    // b1 did not come back: g1 goes on with a1 under a new key; g2 had only b1 and is gone.
+    const [rotated] = states('a1');
+    const g1 = saved.find((g) => g.name === 'g1');
+    expect(rotated).toMatchObject({ group: 'g1', epoch: (g1?.epoch ?? 0) + 1 });
+    expect(Buffer.from(rotated!.groupId).toString('hex')).toBe(g1?.groupId);
+    expect(groups.list().map((g) => g.name)).toEqual(['g1']);
+    // A resumed peer asking again gets the restored group, not a new one.
+    groups.join('g1', member('a1'));
+    expect(states('a1').at(-1)).toMatchObject({ epoch: rotated?.epoch });
+  });
+
+  it('skips saved groups that do not parse, keeping the others', () => {
+    const good = { name: 'ok', groupId: '00'.repeat(16), epoch: 3, key: Buffer.alloc(32, 1).toString('base64'), nextSenderIdx: 1, members: [{ sessionId: 's', user: 'u', sigPk: '11'.repeat(32), senderIdx: 0 }] };
+    expect(parseSavedGroup(good)).toEqual(good);
+    for (const bad of [null, { ...good, groupId: 'zz' }, { ...good, key: 'c2hvcnQ=' }, { ...good, epoch: -1 }, { ...good, members: [{ sessionId: 's' }] }, { ...good, name: '' }]) {
+      expect(() => parseSavedGroup(bad)).toThrow(/saved group/);
+    }
+  });
+
+  it('keeps a group, its id, epoch and key when the server restarts and its members resume', async () => {
+    const dataDir = tempDir();
+    const server = await startServer({ dataDir });
+    await register(server, 'alice');
+    await register(server, 'bob');
+    const alice = await login(server, 'alice');
+    const bob = await login(server, 'bob');
+    alice.joinGroup('class');
+    await once(alice, 'group.state');
+    const joined = once(alice, 'group.state') as Promise<[MessageOf<'group.state'>]>;
+    bob.joinGroup('class');
+    const [before] = await joined;
+
+    const port = server.info.port;
+    await server.close();
+    const again = new Promise<MessageOf<'group.state'>>((resolve) => alice.once('group.state', resolve));
+    await startServer({ dataDir, port });
+    // Alice resumes and asks to join again, as every client does after reconnecting.
+    const after = await again;
+    expect(after.epoch).toBe(before.epoch);
+    expect(Buffer.from(after.groupId)).toEqual(Buffer.from(before.groupId));
+    expect(Buffer.from(after.key)).toEqual(Buffer.from(before.key));
+    expect(after.members.map((m) => m.user).sort()).toEqual(['alice', 'bob']);
   });
 });
