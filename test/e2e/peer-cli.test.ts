@@ -254,6 +254,7 @@ describeLan('sala chat --json groups (multicast on the test namespace\'s loopbac
       cwd: REPO_ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    const exited = new Promise<number | null>((resolve) => alice.once('exit', (exitCode) => resolve(exitCode)));
     onTestFinished(() => void alice.kill('SIGKILL'));
     let output = '';
     alice.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -275,7 +276,6 @@ describeLan('sala chat --json groups (multicast on the test namespace\'s loopbac
     expect(output).not.toContain('\u001b[31m'); // a peer's text cannot paint on the terminal
     alice.stdin.write('/leave class\n/quit\n');
     await printed('you left #class');
-    const code = await new Promise<number | null>((resolve) => alice.once('exit', (exitCode) => resolve(exitCode)));
-    expect(code).toBe(0);
+    expect(await exited).toBe(0);
   });
 });
