@@ -19,6 +19,12 @@ export interface Aead {
    * copying the ciphertext again.
    */
   seal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, parts: readonly Uint8Array[], headroomBytes?: number): Buffer;
+  /**
+   * The same bytes as `seal`, as pieces whose concatenation is `seal`'s result: a large payload is
+   * then encrypted once into its own buffer and never copied again into a frame (a socket writes the
+   * pieces with one writev). The first piece starts with the `headroomBytes`.
+   */
+  sealParts(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, parts: readonly Uint8Array[], headroomBytes?: number): Buffer[];
   /** Returns the plaintext, or throws SALA_E_CHANNEL_DECRYPT_FAILED; never returns unverified bytes. */
   open(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, ciphertext: Uint8Array): Buffer;
 }
@@ -36,6 +42,10 @@ export const sodiumAead: Aead = {
     const framed = Buffer.allocUnsafe(headroomBytes + out.length);
     framed.set(out, headroomBytes);
     return framed;
+  },
+  sealParts(key, nonce, ad, parts, headroomBytes = 0) {
+    // The WASM call returns one buffer anyway; there is nothing to save by splitting it.
+    return [sodiumAead.seal(key, nonce, ad, parts, headroomBytes)];
   },
   open(key, nonce, ad, ciphertext) {
     if (ciphertext.length < AEAD_TAG_BYTES) throw authFailed();
@@ -56,14 +66,23 @@ export const sodiumAead: Aead = {
 export const nodeAead: Aead = {
   backend: 'node',
   seal(key, nonce, ad, parts, headroomBytes = 0) {
+    const pieces = nodeAead.sealParts(key, nonce, ad, parts, headroomBytes);
+    let bytes = 0;
+    for (const piece of pieces) bytes += piece.length;
+    return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, bytes);
+  },
+  sealParts(key, nonce, ad, parts, headroomBytes = 0) {
     const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_BYTES });
     let plaintextBytes = 0;
     for (const part of parts) plaintextBytes += part.length;
-    cipher.setAAD(ad, { plaintextLength: plaintextBytes });
+    // Transport frames have no AD; the call costs a round trip into OpenSSL per frame.
+    if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintextBytes });
     const out: Buffer[] = headroomBytes === 0 ? [] : [Buffer.allocUnsafe(headroomBytes)];
-    for (const part of parts) out.push(cipher.update(part));
-    out.push(cipher.final(), cipher.getAuthTag());
-    return Buffer.concat(out, headroomBytes + plaintextBytes + AEAD_TAG_BYTES);
+    for (const part of parts) if (part.length > 0) out.push(cipher.update(part));
+    const tail = cipher.final(); // empty for a stream cipher, but OpenSSL may hold bytes back
+    if (tail.length > 0) out.push(tail);
+    out.push(cipher.getAuthTag());
+    return out;
   },
   open(key, nonce, ad, ciphertext) {
     if (ciphertext.length < AEAD_TAG_BYTES) throw authFailed();
@@ -71,7 +90,7 @@ export const nodeAead: Aead = {
     try {
       const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_BYTES });
       decipher.setAuthTag(ciphertext.subarray(bodyBytes));
-      decipher.setAAD(ad, { plaintextLength: bodyBytes });
+      if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyBytes });
       const head = decipher.update(ciphertext.subarray(0, bodyBytes));
       const tail = decipher.final();
       return tail.length === 0 ? head : Buffer.concat([head, tail]);
@@ -95,6 +114,11 @@ export const hybridAead: Aead = {
     let bytes = 0;
     for (const part of parts) bytes += part.length;
     return (bytes < NATIVE_AEAD_MIN_BYTES ? sodiumAead : nodeAead).seal(key, nonce, ad, parts, headroomBytes);
+  },
+  sealParts(key, nonce, ad, parts, headroomBytes = 0) {
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    return (bytes < NATIVE_AEAD_MIN_BYTES ? sodiumAead : nodeAead).sealParts(key, nonce, ad, parts, headroomBytes);
   },
   open(key, nonce, ad, ciphertext) {
     return (ciphertext.length < NATIVE_AEAD_MIN_BYTES + AEAD_TAG_BYTES ? sodiumAead : nodeAead).open(key, nonce, ad, ciphertext);

@@ -19,6 +19,8 @@ const enum FrameKind {
 const KIND_BYTES = 1;
 const DATA_KIND = Uint8Array.of(FrameKind.Data);
 const CLOSE_KIND = Uint8Array.of(FrameKind.Close);
+/** Frame pieces below this size are joined into one socket write (see #writePieces). */
+const JOIN_BELOW_BYTES = 1024;
 
 export interface SecureChannelInit {
   socket: Socket;
@@ -35,8 +37,10 @@ export interface SecureChannelInit {
 /**
  * An encrypted, authenticated message stream over one TCP socket, made by `secureHandshake`.
  *
- * It is a Duplex in object mode: each write is one message (a Buffer of at most `maxPayloadBytes`),
- * each `data` event one received message, in order and exactly once. Every frame is sealed with
+ * It is a Duplex in object mode: each write is one message of at most `maxPayloadBytes` (a Buffer, or
+ * an array of Buffers that together form the message: an envelope and a large payload are then
+ * encrypted straight from where they are, and must not change until the write's callback), each
+ * `data` event one received message, in order and exactly once. Every frame is sealed with
  * the direction's CipherState and a counter nonce, so a flipped bit, a replayed, reordered or dropped
  * frame fails authentication and destroys the channel with SALA_E_CHANNEL_DECRYPT_FAILED. Backpressure
  * runs both ways: writes report the socket's, and a reader that stops consuming pauses the socket.
@@ -107,15 +111,7 @@ export class SecureChannel extends Duplex {
   }
 
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    let frame: Buffer;
-    try {
-      frame = this.#seal(FrameKind.Data, toBytes(chunk));
-    } catch (err) {
-      callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The message could not be sent.'));
-      return;
-    }
-    this.#socket.write(frame);
-    this.#afterSocketWrite(callback);
+    this._writev([{ chunk }], callback);
   }
 
   /**
@@ -129,25 +125,27 @@ export class SecureChannel extends Duplex {
   }
 
   override _writev(chunks: { chunk: unknown }[], callback: (err?: Error | null) => void): void {
-    const frames: Buffer[] = [];
+    const pieces: Buffer[] = [];
     try {
-      for (const { chunk } of chunks) frames.push(this.#seal(FrameKind.Data, toBytes(chunk)));
+      for (const { chunk } of chunks) this.#seal(FrameKind.Data, toParts(chunk), pieces);
     } catch (err) {
       callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The message could not be sent.'));
       return;
     }
-    this.#socket.cork();
-    for (const frame of frames) this.#socket.write(frame);
-    this.#socket.uncork();
+    this.#writePieces(pieces);
     this.#afterSocketWrite(callback);
   }
 
   override _final(callback: (err?: Error | null) => void): void {
+    const pieces: Buffer[] = [];
     try {
-      this.#socket.end(this.#seal(FrameKind.Close, EMPTY), () => callback());
+      this.#seal(FrameKind.Close, [], pieces);
     } catch (err) {
       callback(toSalaError(err, 'SALA_E_CHANNEL_CLOSED', 'The channel could not be closed cleanly.'));
+      return;
     }
+    this.#writePieces(pieces);
+    this.#socket.end(() => callback());
   }
 
   override _read(): void {
@@ -176,19 +174,53 @@ export class SecureChannel extends Duplex {
     callback(err);
   }
 
-  #seal(kind: FrameKind, payload: Uint8Array): Buffer {
-    if (payload.length > this.maxPayloadBytes) {
+  /**
+   * Seals one message (the concatenation of `parts`) into a frame and appends the frame's pieces to
+   * `out`: header and ciphertext are never copied into one buffer (see Aead.sealParts).
+   */
+  #seal(kind: FrameKind, parts: readonly Uint8Array[], out: Buffer[]): void {
+    let payloadBytes = 0;
+    for (const part of parts) payloadBytes += part.length;
+    if (payloadBytes > this.maxPayloadBytes) {
       throw new SalaError(
         'SALA_E_FRAME_TOO_LARGE',
-        `A ${payload.length}-byte message is larger than the channel's ${this.maxPayloadBytes}-byte limit.`,
+        `A ${payloadBytes}-byte message is larger than the channel's ${this.maxPayloadBytes}-byte limit.`,
       );
     }
     const kindByte = kind === FrameKind.Data ? DATA_KIND : CLOSE_KIND;
-    const frame = this.#send.encryptWithAd(EMPTY, [kindByte, payload], FRAME_HEADER_BYTES);
-    frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
+    const pieces = this.#send.encryptWithAdParts(EMPTY, [kindByte, ...parts], FRAME_HEADER_BYTES);
+    const frameBytes = KIND_BYTES + payloadBytes + AEAD_TAG_BYTES;
+    (pieces[0] as Buffer).writeUInt32BE(frameBytes, 0);
     this.#framesSent += 1;
     if (this.#framesSent % this.#rekeyIntervalFrames === 0) this.#send.rekey();
-    return frame;
+    for (const piece of pieces) out.push(piece);
+  }
+
+  /**
+   * Writes frame pieces as one writev. Runs of small pieces (a header, a message envelope, a tag)
+   * are joined first: each socket write has a fixed cost far above copying a few dozen bytes.
+   */
+  #writePieces(pieces: readonly Buffer[]): void {
+    this.#socket.cork();
+    let run: Buffer[] = [];
+    let runBytes = 0;
+    const flushRun = (): void => {
+      if (run.length === 1) this.#socket.write(run[0] as Buffer);
+      else if (run.length > 1) this.#socket.write(Buffer.concat(run, runBytes));
+      run = [];
+      runBytes = 0;
+    };
+    for (const piece of pieces) {
+      if (piece.length >= JOIN_BELOW_BYTES) {
+        flushRun();
+        this.#socket.write(piece);
+      } else {
+        run.push(piece);
+        runBytes += piece.length;
+      }
+    }
+    flushRun();
+    this.#socket.uncork();
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -201,7 +233,7 @@ export class SecureChannel extends Duplex {
     while (!this.#isReadPaused && !this.destroyed && !this.#hasRemoteClosed) {
       let plaintext: Buffer;
       try {
-        const frame = this.#decoder.next();
+        const frame = this.#decoder.nextTransient();
         if (frame === undefined) return;
         plaintext = this.#receive.decryptWithAd(EMPTY, frame);
       } catch (err) {
@@ -266,7 +298,9 @@ export class SecureChannel extends Duplex {
   };
 }
 
-function toBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  throw new SalaError('SALA_E_CONFIG_INVALID', 'SecureChannel.write() takes a Buffer or Uint8Array.');
+/** A message is a Buffer, or a list of Buffers sealed as their concatenation (never copied together). */
+function toParts(chunk: unknown): readonly Uint8Array[] {
+  if (chunk instanceof Uint8Array) return [chunk];
+  if (Array.isArray(chunk) && chunk.every((part) => part instanceof Uint8Array)) return chunk as Uint8Array[];
+  throw new SalaError('SALA_E_CONFIG_INVALID', 'SecureChannel.write() takes a Buffer or Uint8Array, or an array of them.');
 }

@@ -57,9 +57,10 @@ export class MessageChannel extends EventEmitter<MessageChannelEvents> {
 
   /**
    * Sends a message already encoded with encodeMessage(): a broadcast encodes once and writes the
-   * same bytes to every channel (each channel still encrypts with its own keys).
+   * same bytes to every channel (each channel still encrypts with its own keys). An array is one
+   * message in pieces (a small envelope, then bulk data sealed where it lies; see SecureChannel).
    */
-  sendEncoded(encoded: Buffer): boolean {
+  sendEncoded(encoded: Buffer | readonly Uint8Array[]): boolean {
     if (this.#isClosed || this.channel.destroyed || this.channel.writableEnded) {
       throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The connection is closed; the message was not sent.');
     }

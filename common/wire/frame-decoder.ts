@@ -3,6 +3,9 @@ import { FrameTooLargeError, SalaError } from '../errors.js';
 /** Bytes of the big-endian u32 length that precedes every frame body. */
 export const FRAME_HEADER_BYTES = 4;
 
+/** Where nextTransient() joins a frame split across chunks (one for the process: JS runs one frame at a time). */
+let sharedJoined = Buffer.alloc(0);
+
 type DecoderState = 'header' | 'body';
 
 /**
@@ -56,6 +59,22 @@ export class FrameDecoder {
    * Throws FrameTooLargeError as soon as an oversized header is buffered.
    */
   next(): Buffer | undefined {
+    return this.#next(false);
+  }
+
+  /**
+   * Like next(), but a frame that spans several chunks is joined in one buffer shared by every
+   * decoder in the process, so the frame is valid only until the next nextTransient() call on any
+   * decoder: for a caller that is done with it at once (the channel decrypts it into a new buffer
+   * before it returns to the event loop). A bulk stream's frames, a little over 64 KiB, nearly always
+   * span two socket reads; this saves allocating and collecting one buffer per frame, and costs one
+   * buffer of the largest frame seen for the whole process, however many connections there are.
+   */
+  nextTransient(): Buffer | undefined {
+    return this.#next(true);
+  }
+
+  #next(isTransient: boolean): Buffer | undefined {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#state === 'header') {
       if (this.#buffered < FRAME_HEADER_BYTES) return undefined;
@@ -68,7 +87,7 @@ export class FrameDecoder {
       this.#state = 'body';
     }
     if (this.#buffered < this.#bodyBytes) return undefined;
-    const body = this.#take(this.#bodyBytes);
+    const body = this.#take(this.#bodyBytes, isTransient);
     this.#state = 'header';
     return body;
   }
@@ -84,7 +103,7 @@ export class FrameDecoder {
   }
 
   /** Removes `n` buffered bytes; copies only when they span several chunks. */
-  #take(n: number): Buffer {
+  #take(n: number, isTransient = false): Buffer {
     this.#buffered -= n;
     const first = this.#chunks[0];
     if (n === 0) return Buffer.alloc(0);
@@ -93,7 +112,11 @@ export class FrameDecoder {
       else this.#chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    let out: Buffer;
+    if (isTransient) {
+      if (sharedJoined.length < n) sharedJoined = Buffer.allocUnsafeSlow(n); // its own memory, not a pool slab
+      out = sharedJoined.subarray(0, n);
+    } else out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const chunk = this.#chunks[0];

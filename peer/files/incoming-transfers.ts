@@ -1,13 +1,13 @@
-import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createWriteStream, openSync, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SalaError, toSalaError, type MessageOf } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
 import type { FileContext } from './file-context.js';
-import { freeBytes, hashFilePrefix } from './file-hash.js';
+import { freeBytes } from './file-hash.js';
 import { formatBytes } from '../byte-size.js';
 import { codeOf, MIN_CREDIT_GRANT_BYTES, sendQuietly } from './outgoing-transfers.js';
+import { PartHash } from './part-hash.js';
 import { ProgressThrottle } from './progress-throttle.js';
 import { safeFileName, uniquePath } from './safe-name.js';
 import { INCOMING_RECORD, TransferRecords, type IncomingRecord } from './transfer-records.js';
@@ -41,13 +41,15 @@ interface Receive {
   readonly link: PeerLink;
   readonly record: IncomingRecord & { partPath: string };
   readonly stream: WriteStream;
-  readonly hash: Hash;
+  readonly hash: PartHash;
   /** The offset the next chunk must have. */
   nextOffset: number;
   /** Bytes safely handed to the file system. */
   written: number;
   /** Credit granted so far, as an absolute offset: no chunk may reach past it. */
   grantedTo: number;
+  /** A grant (and progress report) is due this event-loop turn: writes completing together share one. */
+  isGrantDue: boolean;
   isEnded: boolean;
 }
 
@@ -256,6 +258,10 @@ export class IncomingTransfers {
     await this.#startReceive(link, { ...record, partPath: record.partPath });
   }
 
+  /**
+   * Accepts from the bytes the `.part` already holds, at once: the held prefix is hashed in the
+   * background while new chunks arrive (PartHash), instead of the sender waiting for that first.
+   */
   async #startReceive(link: PeerLink, record: IncomingRecord & { partPath: string }): Promise<void> {
     let held = 0;
     try {
@@ -267,16 +273,18 @@ export class IncomingTransfers {
       await rm(record.partPath, { force: true });
       held = 0;
     }
-    let hash: Hash;
-    try {
-      hash = await hashFilePrefix(record.partPath, held);
-    } catch {
-      held = 0;
-      hash = createHash('sha256');
+    let reader: FileHandle | undefined;
+    if (held > 0) {
+      reader = await open(record.partPath, 'r').catch(() => undefined);
+      if (reader === undefined) held = 0; // unreadable: start again (the write stream truncates it)
     }
-    if (link.messages.isClosed) return;
+    if (link.messages.isClosed) {
+      await reader?.close();
+      return;
+    }
+    const hash = new PartHash(reader, held);
     const stream = createWriteStream(record.partPath, { flags: held === 0 ? 'w' : 'a', mode: 0o600 });
-    const receive: Receive = { link, record, stream, hash, nextOffset: held, written: held, grantedTo: held, isEnded: false };
+    const receive: Receive = { link, record, stream, hash, nextOffset: held, written: held, grantedTo: held, isGrantDue: false, isEnded: false };
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (receive.isEnded) return;
       const error =
@@ -284,6 +292,10 @@ export class IncomingTransfers {
           ? new SalaError('SALA_E_DISK_FULL', `The disk holding ${this.#options.downloadsDir} is full; ${record.safeName} could not be stored.`)
           : new SalaError('SALA_E_DOWNLOADS_DIR', `Cannot write ${record.partPath}: ${err.message}`);
       void this.#end(record, error, true);
+    });
+    hash.caughtUp().catch((err: unknown) => {
+      if (receive.isEnded) return;
+      void this.#end(record, new SalaError('SALA_E_DOWNLOADS_DIR', `Cannot read back ${record.partPath}: ${(err as Error).message}`), true);
     });
     this.#receives.set(record.transferId, receive);
     sendQuietly(link, { type: 'file.accept', transferId: record.transferId, offset: held });
@@ -318,8 +330,25 @@ export class IncomingTransfers {
     receive.stream.write(chunk.data, (err) => {
       if (err !== null && err !== undefined) return; // reported by the stream's 'error'
       receive.written += chunk.data.length;
+      receive.hash.written(receive.written);
+      this.#grantSoon(receive);
+    });
+  }
+
+  /**
+   * Grants credit (and reports progress) once per event-loop turn, however many writes completed in
+   * it: the file stream completes queued chunks together (one writev), and a grant per chunk would
+   * be a message per 64 KiB where one covers them all.
+   */
+  #grantSoon(receive: Receive): void {
+    if (receive.isGrantDue || receive.isEnded) return;
+    receive.isGrantDue = true;
+    setImmediate(() => {
+      receive.isGrantDue = false;
+      if (receive.isEnded) return;
       this.#grant(receive);
-      if (this.#progress.shouldReport(record.transferId, false)) this.#context.emit('file.progress', { transferId: record.transferId, bytes: receive.written, total: record.size });
+      const { transferId, size } = receive.record;
+      if (this.#progress.shouldReport(transferId, false)) this.#context.emit('file.progress', { transferId, bytes: receive.written, total: size });
     });
   }
 
@@ -350,7 +379,13 @@ export class IncomingTransfers {
       await this.#end(record, toSalaError(err, 'SALA_E_DOWNLOADS_DIR', `Cannot write ${record.partPath}.`), true);
       return;
     }
-    const sha256 = receive.hash.digest('hex');
+    let sha256: string;
+    try {
+      sha256 = await receive.hash.digest();
+    } catch (err) {
+      await this.#end(record, new SalaError('SALA_E_DOWNLOADS_DIR', `Cannot read back ${record.partPath}: ${(err as Error).message}`), true);
+      return;
+    }
     if (sha256 !== record.sha256) {
       await this.#end(record, new SalaError('SALA_E_TRANSFER_CORRUPT', `${record.safeName} from ${record.from} does not match the hash announced; it was discarded.`), true);
       return;
@@ -424,8 +459,9 @@ export class IncomingTransfers {
     receive.isEnded = true;
     const { transferId } = receive.record;
     if (this.#receives.get(transferId) === receive) this.#receives.delete(transferId);
-    const closing = closeStream(receive.stream)
-      .catch(() => undefined)
+    receive.hash.stop();
+    const closing = Promise.allSettled([closeStream(receive.stream), receive.hash.caughtUp()])
+      .then(() => undefined)
       .finally(() => {
         if (this.#closing.get(transferId) === closing) this.#closing.delete(transferId);
       });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { isSalaErrorCode, MAX_FILE_NAME_BYTES, SalaError, toSalaError, type MessageOf } from '../../common/index.js';
+import { isSalaErrorCode, MAX_FILE_CHUNK_BYTES, MAX_FILE_NAME_BYTES, SalaError, toSalaError, type MessageOf } from '../../common/index.js';
 import type { PeerLink } from '../links/link-manager.js';
 import { bulkHoldMs } from '../links/link-priority.js';
-import { hashFile, hashFilePrefix, READ_CHUNK_BYTES } from './file-hash.js';
+import { encodeFileChunk } from './file-chunk.js';
+import { hashFile, readBlocks } from './file-hash.js';
 import type { FileContext } from './file-context.js';
 import { ProgressThrottle } from './progress-throttle.js';
 import { OUTGOING_RECORD, TransferRecords, type OutgoingRecord } from './transfer-records.js';
@@ -166,7 +166,11 @@ export class OutgoingTransfers {
     this.#offerTimers.delete(transferId);
   }
 
-  /** Sends bytes [offset, size) within the receiver's credit, then `file.done`. */
+  /**
+   * Sends bytes [offset, size) within the receiver's credit, then `file.done`. The file is not hashed
+   * again: the receiver checks the whole file against the SHA-256 of the offer, so a change that
+   * slips past our size and modification-time checks still fails there, before the file is stored.
+   */
   async #pump(link: PeerLink, record: OutgoingRecord, offset: number): Promise<void> {
     const { transferId, size } = record;
     const previous = this.#pumps.get(transferId);
@@ -179,46 +183,43 @@ export class OutgoingTransfers {
     this.#pumps.set(transferId, pump);
     const onClose = (): void => this.#stop(pump);
     link.messages.once('close', onClose);
+    let file: FileHandle | undefined;
     try {
-      const now = await statFile(record.path);
-      if (now.size !== size || now.mtimeMs !== record.mtimeMs) throw fileChanged(record);
-      // The whole file is checked against the offered hash as it is read: a change mid-transfer is caught.
-      const hash = await hashFilePrefix(record.path, offset);
+      file = await openUnchanged(record);
       let sent = offset;
-      if (size > offset) {
-        for await (const chunk of createReadStream(record.path, { start: offset, end: size - 1, highWaterMark: READ_CHUNK_BYTES })) {
-          const bytes = chunk as Buffer;
-          for (let at = 0; at < bytes.length; ) {
-            await this.#creditAndRoom(pump);
-            const piece = bytes.subarray(at, at + Math.min(pump.credit, bytes.length - at));
-            link.messages.send({ type: 'file.chunk', transferId, offset: sent, data: piece });
-            hash.update(piece);
-            pump.credit -= piece.length;
-            sent += piece.length;
-            at += piece.length;
-            this.#reportProgress(transferId, sent, size);
-          }
+      for await (const block of readBlocks(file, offset, size)) {
+        for (let at = 0; at < block.length; ) {
+          await this.#creditAndRoom(pump);
+          const piece = block.subarray(at, at + Math.min(pump.credit, block.length - at, MAX_FILE_CHUNK_BYTES));
+          link.messages.sendEncoded(encodeFileChunk(transferId, sent, piece));
+          pump.credit -= piece.length;
+          sent += piece.length;
+          at += piece.length;
+          this.#reportProgress(transferId, sent, size);
         }
       }
-      if (sent !== size || hash.digest('hex') !== record.sha256) throw fileChanged(record);
+      // Shorter than offered (truncated meanwhile), or no longer the file offered (by path: a file
+      // deleted or replaced since is not the one the user meant to send).
+      if (sent !== size) throw fileChanged(record);
       const after = await statFile(record.path);
       if (after.mtimeMs !== record.mtimeMs || after.size !== size) throw fileChanged(record);
       this.#reportProgress(transferId, size, size, true);
       link.messages.send({ type: 'file.done', transferId });
     } catch (err) {
-      if (pump.isStopped || link.messages.isClosed) return; // the link went: resumed on the next one
+      if (pump.isStopped || isLinkGoing(link)) return; // the link went: resumed on the next one
       const error = toSalaError(err, 'SALA_E_FILE_UNREADABLE', `Cannot read ${record.path}.`);
       this.#fail(record, error, true);
     } finally {
       link.messages.off('close', onClose);
       if (this.#pumps.get(transferId) === pump) this.#pumps.delete(transferId);
+      await file?.close().catch(() => undefined);
     }
   }
 
   /** Waits until chat has gone by, the receiver has granted credit, and the link's write queue has room. */
   async #creditAndRoom(pump: Pump): Promise<void> {
     for (;;) {
-      if (pump.isStopped || pump.link.messages.isClosed) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The link closed during the transfer.');
+      if (pump.isStopped || isLinkGoing(pump.link)) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'The link closed during the transfer.');
       // Chat on this link goes first (peer/links/link-priority.ts).
       const holdMs = bulkHoldMs(pump.link);
       if (holdMs > 0) {
@@ -267,15 +268,45 @@ export class OutgoingTransfers {
   }
 }
 
-async function statFile(path: string): Promise<{ size: number; mtimeMs: number }> {
+async function statFile(path: string, file?: FileHandle): Promise<{ size: number; mtimeMs: number }> {
   let stats;
   try {
-    stats = await stat(path);
+    stats = await (file === undefined ? stat(path) : file.stat());
   } catch (err) {
-    throw new SalaError('SALA_E_FILE_UNREADABLE', `Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { cause: err });
+    throw unreadable(path, err);
   }
   if (!stats.isFile()) throw new SalaError('SALA_E_FILE_UNREADABLE', `${path} is not a file.`);
   return { size: stats.size, mtimeMs: Math.floor(stats.mtimeMs) };
+}
+
+function unreadable(path: string, err: unknown): SalaError {
+  return new SalaError('SALA_E_FILE_UNREADABLE', `Cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { cause: err });
+}
+
+/** Opens the file to send, and checks (on the open file) that it is still the one offered. */
+async function openUnchanged(record: OutgoingRecord): Promise<FileHandle> {
+  let file: FileHandle;
+  try {
+    file = await open(record.path, 'r');
+  } catch (err) {
+    throw unreadable(record.path, err);
+  }
+  try {
+    const now = await statFile(record.path, file);
+    if (now.size !== record.size || now.mtimeMs !== record.mtimeMs) throw fileChanged(record);
+    return file;
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The link can take no more messages: closed, or closing (the other side's encrypted close makes the
+ * channel end its own half at once, a moment before it reports 'close').
+ */
+function isLinkGoing(link: PeerLink): boolean {
+  return link.messages.isClosed || link.channel.destroyed || link.channel.writableEnded;
 }
 
 function fileChanged(record: OutgoingRecord): SalaError {

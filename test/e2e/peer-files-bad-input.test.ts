@@ -293,8 +293,8 @@ describe('a sender whose file is deleted mid-transfer', () => {
     const received = vi.fn();
     bob.on('file.received', received);
     const { transferId } = await alice.sendFile('bob', path);
-    // On Linux an unlinked file that is open stays readable: the sender reads and hash-checks every
-    // offered byte, then its final check that the file is still the one offered (stat) finds no file
+    // On Linux an unlinked file that is open stays readable: the sender reads every offered byte,
+    // then its final check that the file is still the one offered (stat of the path) finds no file
     // and it refuses to say file.done. Failing here is right: the sender's promise that the content
     // is what it offered now rests on a file that no longer exists, and the user asked for that file
     // to be gone. (Completing with the offered, hash-verified bytes would also be acceptable; what

@@ -22,6 +22,7 @@ export class CipherState {
   #nonce = 0;
   #isDestroyed = false;
   readonly #aead: Aead;
+  readonly #nonceBuffer = Buffer.alloc(AEAD_NONCE_BYTES);
 
   constructor(aead: Aead, key?: Uint8Array) {
     this.#aead = aead;
@@ -52,14 +53,21 @@ export class CipherState {
     this.#checkUsable();
     const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
     if (this.#key === undefined) return Buffer.concat([Buffer.alloc(headroomBytes), ...parts]);
-    return this.#aead.seal(this.#key, noiseNonce(this.#takeNonce()), ad, parts, headroomBytes);
+    return this.#aead.seal(this.#key, this.#nonceBytes(this.#takeNonce()), ad, parts, headroomBytes);
+  }
+
+  /** ENCRYPT as pieces whose concatenation is what encryptWithAd returns (see Aead.sealParts). */
+  encryptWithAdParts(ad: Uint8Array, parts: readonly Uint8Array[], headroomBytes = 0): Buffer[] {
+    this.#checkUsable();
+    if (this.#key === undefined) return [this.encryptWithAd(ad, parts, headroomBytes)];
+    return this.#aead.sealParts(this.#key, this.#nonceBytes(this.#takeNonce()), ad, parts, headroomBytes);
   }
 
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Buffer {
     this.#checkUsable();
     if (this.#key === undefined) return Buffer.from(ciphertext);
     this.#checkNonce();
-    const out = this.#aead.open(this.#key, noiseNonce(this.#nonce), ad, ciphertext);
+    const out = this.#aead.open(this.#key, this.#nonceBytes(this.#nonce), ad, ciphertext);
     this.#nonce += 1;
     return out;
   }
@@ -83,6 +91,16 @@ export class CipherState {
   /** A destroyed state must fail, not fall back to Noise's no-key pass-through (plaintext out). */
   #checkUsable(): void {
     if (this.#isDestroyed) throw new SalaError('SALA_E_CHANNEL_CLOSED', 'This channel is closed; nothing more can be sent or read.');
+  }
+
+  /**
+   * The nonce for counter `n` in a buffer reused for every frame (both backends copy it), instead of
+   * a fresh buffer and a BigInt per frame. `n` stays below 2^53 (MAX_NONCE).
+   */
+  #nonceBytes(n: number): Buffer {
+    this.#nonceBuffer.writeUInt32LE(n % 0x1_0000_0000, 4);
+    this.#nonceBuffer.writeUInt32LE(Math.floor(n / 0x1_0000_0000), 8);
+    return this.#nonceBuffer;
   }
 
   #takeNonce(): number {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, nodeAead, sodiumAead, type Aead } from '../../../../common/crypto/aead.js';
+import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, hybridAead, nodeAead, sodiumAead, type Aead } from '../../../../common/crypto/aead.js';
 import { CipherState, noiseNonce } from '../../../../common/crypto/noise/cipher-state.js';
 import { initCrypto } from '../../../../common/crypto/sodium.js';
 
@@ -342,6 +342,67 @@ describe('hybridAead', () => {
       expect(sealed.equals(native.seal(key, nonce, ad, [plaintext]))).toBe(true);
       expect(sealed.equals(wasm.seal(key, nonce, ad, [plaintext]))).toBe(true);
       expect(hybridAead.open(key, nonce, ad, sealed).equals(plaintext)).toBe(true);
+    }
+  });
+});
+
+describe('Aead.sealParts (a frame in pieces, never copied into one buffer)', () => {
+  beforeAll(initCrypto);
+
+  const key = randomBytes(AEAD_KEY_BYTES);
+  const nonce = randomBytes(AEAD_NONCE_BYTES);
+  const NAMED: readonly [string, Aead][] = [['node:crypto', nodeAead], ['libsodium', sodiumAead], ['hybrid', hybridAead]];
+  const PART_LISTS: readonly (readonly Buffer[])[] = [
+    [],
+    [Buffer.alloc(0)],
+    [Buffer.of(0)],
+    [Buffer.of(0), randomBytes(58), randomBytes(64 * 1024)],
+    [randomBytes(3), Buffer.alloc(0), randomBytes(5000)],
+    [randomBytes(131_055)],
+  ];
+
+  for (const [name, aead] of NAMED) {
+    it(`${name}: its pieces join to exactly the bytes seal() gives, with and without headroom and AD`, () => {
+      for (const parts of PART_LISTS) {
+        for (const headroom of [0, 4]) {
+          for (const ad of [Buffer.alloc(0), Buffer.from('header')]) {
+            const joined = Buffer.concat(aead.sealParts(key, nonce, ad, parts, headroom));
+            const whole = aead.seal(key, nonce, ad, parts, headroom);
+            expect(joined.subarray(headroom).equals(whole.subarray(headroom))).toBe(true);
+            expect(joined.length).toBe(whole.length);
+            expect(aead.open(key, nonce, ad, joined.subarray(headroom)).equals(Buffer.concat(parts))).toBe(true);
+          }
+        }
+      }
+    });
+  }
+
+  it('node:crypto: encrypts a large part into a piece of its own, after the headroom', () => {
+    const data = randomBytes(64 * 1024);
+    const pieces = nodeAead.sealParts(key, nonce, new Uint8Array(0), [Buffer.of(0), randomBytes(58), data], 4);
+    expect(pieces[0]?.length).toBe(4);
+    expect(pieces.some((piece) => piece.length === data.length)).toBe(true);
+    expect(pieces.at(-1)?.length).toBe(AEAD_TAG_BYTES);
+  });
+
+  it('CipherState.encryptWithAdParts gives the bytes of encryptWithAd and uses one nonce per call', () => {
+    const stateKey = randomBytes(AEAD_KEY_BYTES);
+    const inParts = new CipherState(hybridAead, stateKey);
+    const whole = new CipherState(hybridAead, stateKey);
+    for (const parts of PART_LISTS) {
+      const joined = Buffer.concat(inParts.encryptWithAdParts(new Uint8Array(0), parts, 4));
+      expect(joined.subarray(4).equals(whole.encryptWithAd(new Uint8Array(0), parts, 4).subarray(4))).toBe(true);
+      expect(inParts.nonce).toBe(whole.nonce);
+    }
+  });
+
+  it('CipherState lays out nonces past 2^32 as Noise does (the reused nonce buffer)', () => {
+    const stateKey = randomBytes(AEAD_KEY_BYTES);
+    const state = new CipherState(nodeAead, stateKey);
+    for (const n of [0, 1, 0xffff_ffff, 0x1_0000_0000, 2 ** 40 + 7, Number.MAX_SAFE_INTEGER - 1]) {
+      state.setNonce(n);
+      const sealed = state.encryptWithAd(new Uint8Array(0), Buffer.from('probe'));
+      expect(sealed.equals(nodeAead.seal(stateKey, noiseNonce(BigInt(n)), new Uint8Array(0), [Buffer.from('probe')]))).toBe(true);
     }
   });
 });

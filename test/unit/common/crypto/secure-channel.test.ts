@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateStaticKeyPair, initCrypto, sodiumAead, type SecureChannel } from '../../../../common/crypto/index.js';
 import { SalaError } from '../../../../common/errors.js';
 import { flipByte, startFrameProxy } from '../../../helpers/frame-proxy.js';
@@ -79,6 +80,38 @@ describe('SecureChannel over loopback TCP', () => {
     client.on('error', () => undefined);
     const err = await refused;
     expect((err as SalaError).code).toBe('SALA_E_FRAME_TOO_LARGE');
+  });
+
+  it('delivers a message written as a list of parts as their concatenation, in order with single-buffer writes', async () => {
+    const { client, server } = await securePair();
+    const received: Buffer[] = [];
+    server.on('data', (d: Buffer) => received.push(d));
+    const big = randomBytes(64 * 1024);
+    const expected = [Buffer.concat([Buffer.from('envelope'), big]), Buffer.from('single'), Buffer.from('one part'), Buffer.from('ab')];
+    client.write([Buffer.from('envelope'), big]);
+    // Corked: the queued writes reach the channel together (its _writev path).
+    client.cork();
+    client.write(Buffer.from('single'));
+    client.write([Buffer.from('one part')]);
+    client.write([Buffer.from('a'), Buffer.alloc(0), Buffer.from('b')]);
+    client.uncork();
+    await vi.waitFor(() => expect(received.length).toBe(expected.length));
+    expect(received.map((b) => b.toString('hex'))).toEqual(expected.map((b) => b.toString('hex')));
+  });
+
+  it('refuses a list of parts whose total exceeds maxPayloadBytes with SALA_E_FRAME_TOO_LARGE', async () => {
+    const { client } = await securePair();
+    client.on('error', () => undefined);
+    const half = Buffer.alloc(Math.ceil((client.maxPayloadBytes + 1) / 2));
+    const err = await new Promise<Error>((resolve) => client.write([half, half], (e) => resolve(e as Error)));
+    expect((err as SalaError).code).toBe('SALA_E_FRAME_TOO_LARGE');
+  });
+
+  it('refuses a list that holds something other than bytes with SALA_E_CONFIG_INVALID', async () => {
+    const { client } = await securePair();
+    client.on('error', () => undefined);
+    const err = await new Promise<Error>((resolve) => client.write([Buffer.from('a'), 'text'], (e) => resolve(e as Error)));
+    expect((err as SalaError).code).toBe('SALA_E_CONFIG_INVALID');
   });
 
   it('ends cleanly on both sides after the encrypted close', async () => {

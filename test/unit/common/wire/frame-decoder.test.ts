@@ -301,3 +301,54 @@ describe('encodeFrame', () => {
     expect(decoder.next()).toEqual(Buffer.from([1, 2, 3]));
   });
 });
+
+describe('FrameDecoder.nextTransient', () => {
+  /** Every frame as nextTransient() gives it, copied at once (the joined ones are only valid until the next call). */
+  function drainTransient(decoder: FrameDecoder): string[] {
+    const frames: string[] = [];
+    for (let frame = decoder.nextTransient(); frame !== undefined; frame = decoder.nextTransient()) frames.push(frame.toString('hex'));
+    return frames;
+  }
+
+  it('yields the frames next() yields, at every split point and byte by byte', () => {
+    for (let split = 0; split <= STREAM.length; split += 1) {
+      const decoder = new FrameDecoder({ maxFrameBytes: 1024 });
+      decoder.push(STREAM.subarray(0, split));
+      const frames = drainTransient(decoder);
+      decoder.push(STREAM.subarray(split));
+      frames.push(...drainTransient(decoder));
+      expect(frames).toEqual(hex(BODIES));
+    }
+    const decoder = new FrameDecoder({ maxFrameBytes: 1024 });
+    const frames: string[] = [];
+    for (const byte of STREAM) {
+      decoder.push(Buffer.from([byte]));
+      frames.push(...drainTransient(decoder));
+    }
+    expect(frames).toEqual(hex(BODIES));
+  });
+
+  it('joins split frames in one buffer shared by all decoders, grown to the largest frame', () => {
+    const a = new FrameDecoder({ maxFrameBytes: 4096 });
+    const b = new FrameDecoder({ maxFrameBytes: 4096 });
+    const split = (decoder: FrameDecoder, body: Buffer): Buffer | undefined => {
+      const frame = encodeFrame(body);
+      decoder.push(frame.subarray(0, 10));
+      decoder.push(frame.subarray(10));
+      return decoder.nextTransient();
+    };
+    const first = split(a, bytes(3000, 3));
+    expect(first?.equals(bytes(3000, 3))).toBe(true);
+    const second = split(b, bytes(2000, 5));
+    expect(second?.equals(bytes(2000, 5))).toBe(true);
+    expect(second?.buffer).toBe(first?.buffer);
+    expect(split(a, bytes(3500, 7))?.equals(bytes(3500, 7))).toBe(true);
+  });
+
+  it('returns a frame that lies within one chunk as a view of that chunk, never the shared buffer', () => {
+    const decoder = new FrameDecoder({ maxFrameBytes: 1024 });
+    const chunk = encodeFrame(bytes(100));
+    decoder.push(chunk);
+    expect(decoder.nextTransient()?.buffer).toBe(chunk.buffer);
+  });
+});
