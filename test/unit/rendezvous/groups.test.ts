@@ -156,6 +156,28 @@ describe('groups across a server restart', () => {
     expect(statSync(file).mode & 0o777).toBe(process.platform === 'win32' ? statSync(file).mode & 0o777 : 0o600);
   });
 
+  it('coalesces a burst of changes into a few saves, and sends each member only the saved latest state', async () => {
+    let saves = 0;
+    let lastSaved: SavedGroup[] = [];
+    const sent: { to: string; message: WireMessage }[] = [];
+    const groups = new GroupRegistry((to, message) => sent.push({ to, message }), {}, {
+      save: async (saved) => {
+        saves += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5)); // a disk that takes its time
+        lastSaved = saved;
+      },
+      onError: (err) => {
+        throw err;
+      },
+    });
+    for (let i = 0; i < 30; i++) groups.join('class', member(`s${i}`));
+    await groups.idle();
+    expect(saves).toBeLessThanOrEqual(2);
+    const states = sent.filter((s) => s.message.type === 'group.state').map((s) => s.message as MessageOf<'group.state'>);
+    expect(new Set(states.map((state) => state.epoch))).toEqual(new Set([30]));
+    expect(lastSaved[0]?.epoch).toBe(30);
+  });
+
   it('restores groups, keys and epochs for the sessions that came back, and rotates when one did not', async () => {
     const saved: SavedGroup[] = [];
     const before = new GroupRegistry(() => undefined, {}, { save: async (groups) => void saved.splice(0, saved.length, ...groups), onError: () => undefined });
