@@ -436,13 +436,8 @@ export class GroupService extends EventEmitter<GroupServiceEvents> {
 
   #transmit(channel: GroupChannel, datagram: Uint8Array): void {
     if (channel.isMulticastWorking) this.#socket.current?.send(datagram, channel.address);
-    const targets = channel.linkTargets();
-    if (targets.length === 0 || this.#options.sendOverLinks === undefined) return;
-    try {
-      this.#options.sendOverLinks(channel.name, datagram, targets);
-    } catch (err) {
-      this.#log.warn('group.link_send_failed', { group: channel.name, message: String(err) });
-    }
+    // Runs synchronously up to the send, so datagrams leave in order; never rejects.
+    void this.#sendOverLinks(channel, datagram, channel.linkTargets());
   }
 
   #receive(bytes: Uint8Array, isFromLink: boolean): void {
