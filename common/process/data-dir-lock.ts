@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SalaError } from '../errors.js';
@@ -15,8 +16,10 @@ export interface DataDirLockOptions {
 
 /**
  * One process per data dir (and role): NeDB must never be written by two processes. The lock is a
- * file made with O_EXCL holding the owner's pid and host. A lock whose process is gone (a crash) is
- * taken over; one whose process is alive is refused with the caller's error.
+ * file holding the owner's pid and host, made complete in one step (a hard link of a finished
+ * temporary file) so nobody reads it half-written. A lock whose process is gone (a crash) is taken
+ * over — removing exactly the stale file, never one a racing starter has just made; one whose
+ * process is alive is refused with the caller's error.
  */
 export class DataDirLock {
   readonly #path: string;
@@ -48,38 +51,93 @@ export class DataDirLock {
   }
 
   #take(mayTakeOver: boolean): void {
-    try {
-      const fd = openSync(this.#path, 'wx', 0o600);
-      try {
-        writeSync(fd, `${JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() })}\n`);
-      } finally {
-        closeSync(fd);
-      }
+    if (createWithContent(this.#path, `${JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() })}\n`)) {
       this.#isHeld = true;
       heldLocks.add(this.#path);
       return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new SalaError('SALA_E_DATA_DIR', `Cannot create the lock file ${this.#path}: ${(err as Error).message}`, { cause: err });
-      }
     }
-    const owner = readOwner(this.#path);
+    const seen = readLock(this.#path);
+    const owner = seen === undefined ? undefined : parseOwner(seen);
     if (owner !== undefined && isAlive(owner, this.#path)) throw this.#options.inUse(owner, this.#dataDir, this.#path);
-    // A racing starter took it between our unlink and our retry.
+    // A racing starter took it after we judged the old one stale.
     if (!mayTakeOver) throw this.#options.inUse(undefined, this.#dataDir, this.#path);
-    // Stale: the server that made it is gone. Remove and retry once (a racing starter may win).
-    try {
-      unlinkSync(this.#path);
-    } catch {
-      // someone else removed it first
-    }
+    // Stale: the process that made it is gone. Remove exactly that file — not one a racing starter
+    // has put there since — and retry once (a racing starter may still win; then we are refused).
+    if (seen !== undefined) removeIfUnchanged(this.#path, seen);
     this.#take(false);
   }
 }
 
-function readOwner(path: string): { pid: number; host: string } | undefined {
+/**
+ * Creates `path` with its whole content at once, failing (false) if it exists: the content goes to a
+ * private temporary file first, then a hard link makes it appear complete, so a racer never reads a
+ * half-written lock and takes it for a stale one. Where hard links are not supported (FAT drives),
+ * an exclusive create and a write.
+ */
+function createWithContent(path: string, content: string): boolean {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown; host?: unknown };
+    writeFileSync(temp, content, { flag: 'wx', mode: 0o600 });
+    try {
+      linkSync(temp, path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      if (!isLinkUnsupported(err)) throw err;
+    } finally {
+      rmSync(temp, { force: true });
+    }
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new SalaError('SALA_E_DATA_DIR', `Cannot create the lock file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function isLinkUnsupported(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EXDEV';
+}
+
+/**
+ * Removes the stale lock we read, and only it: it is first moved aside under a unique name (a
+ * rename moves one file, atomically), then compared with what we read. If a racing starter had
+ * replaced it meanwhile, its lock is put back.
+ */
+function removeIfUnchanged(path: string, seen: string): void {
+  const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return; // someone else moved or removed it first
+  }
+  if (readLock(aside) !== seen) {
+    try {
+      linkSync(aside, path); // a live lock: back where it was (unless yet another starter took the name)
+    } catch {
+      // the name is taken again: that starter holds the lock
+    }
+  }
+  rmSync(aside, { force: true });
+}
+
+function readLock(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function parseOwner(text: string): { pid: number; host: string } | undefined {
+  try {
+    const parsed = JSON.parse(text) as { pid?: unknown; host?: unknown };
     if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') return { pid: parsed.pid, host: parsed.host };
   } catch {
     // unreadable or half-written: treated as stale
