@@ -61,6 +61,9 @@ function positiveInteger(value: number | undefined, name: string, fallback: numb
   return value;
 }
 
+/** Services bonjour's Browser may hold before it is replaced by a fresh one (see #sweep). */
+export const MAX_BROWSED_SERVICES = 1_024;
+
 /**
  * Announces this peer as `_sala._tcp` and keeps a bounded table of the other peers announced on
  * the LAN (SECURITY.md H5). Entries are hints for dialling: identity comes from the link handshake.
@@ -81,6 +84,7 @@ export class PeerDiscovery extends EventEmitter<PeerDiscoveryEvents> {
   #fqdn: string | undefined;
   #isStarted = false;
   #isClosed = false;
+  #browserResets = 0;
 
   constructor(options: PeerDiscoveryOptions) {
     super();
@@ -129,12 +133,7 @@ export class PeerDiscovery extends EventEmitter<PeerDiscoveryEvents> {
     });
     service.on('error', (err: unknown) => this.#warn(`mDNS publish error: ${String(err)}`));
 
-    const browser = bonjour.find({ type: PEER_SERVICE_TYPE });
-    this.#browser = browser;
-    browser.on('up', (s) => this.#accept(s));
-    browser.on('srv-update', (s) => this.#accept(s));
-    browser.on('txt-update', (s) => this.#accept(s));
-    browser.on('down', (s) => this.#goodbye(s));
+    this.#browser = this.#browse(bonjour);
     // bonjour's Browser reports a service once; later answers for it (to our periodic queries) only
     // show in the raw packets, which is where the entry's TTL is refreshed.
     const mdns = (bonjour as unknown as { server: { mdns: EventEmitter } }).server.mdns;
@@ -144,6 +143,16 @@ export class PeerDiscovery extends EventEmitter<PeerDiscoveryEvents> {
     const periodMs = Math.max(1_000, Math.floor(this.#ttlMs / 4));
     this.#sweepTimer = setInterval(() => this.#sweep(), periodMs);
     this.#sweepTimer.unref();
+  }
+
+  /** Services bonjour's Browser holds now (bounded: see #sweep). For tests and diagnostics. */
+  get browsedServiceCount(): number {
+    return this.#browser?.services.length ?? 0;
+  }
+
+  /** How often the Browser was replaced for holding too many services. */
+  get browserResets(): number {
+    return this.#browserResets;
   }
 
   peers(): DiscoveredPeer[] {
@@ -214,10 +223,38 @@ export class PeerDiscovery extends EventEmitter<PeerDiscoveryEvents> {
     }
   }
 
+  #browse(bonjour: Bonjour): Browser {
+    const browser = bonjour.find({ type: PEER_SERVICE_TYPE });
+    browser.on('up', (s) => this.#accept(s));
+    browser.on('srv-update', (s) => this.#accept(s));
+    browser.on('txt-update', (s) => this.#accept(s));
+    browser.on('down', (s) => this.#goodbye(s));
+    return browser;
+  }
+
+  /**
+   * Our table is bounded, but bonjour's Browser keeps every service it ever saw, and searches that
+   * list on every answer: a host announcing thousands of made-up names would grow it (and the
+   * work per packet) without end. Beyond MAX_BROWSED_SERVICES the Browser is replaced by a fresh
+   * one, whose query the live peers answer (our own table keeps them meanwhile). Its expire() is
+   * not used: it never sees the repeated answers that keep a live peer's entry fresh (we track
+   * those ourselves, in #onResponse), so it would drop live peers every TTL.
+   */
   #sweep(): void {
     if (this.#isClosed) return;
     for (const gone of sweepRecords(this.#store, Date.now(), this.#ttlMs)) this.#emitGone(gone);
-    this.#browser?.update();
+    const browser = this.#browser;
+    const bonjour = this.#bonjour;
+    if (browser === undefined || bonjour === undefined) return;
+    if (browser.services.length <= MAX_BROWSED_SERVICES) {
+      browser.update();
+      return;
+    }
+    this.#browserResets += 1;
+    this.#logger.warn('discovery.browser_reset', { services: browser.services.length });
+    browser.stop();
+    browser.removeAllListeners();
+    this.#browser = this.#browse(bonjour);
   }
 
   #emitGone(peer: DiscoveredPeer): void {

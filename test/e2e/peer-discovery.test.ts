@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import type { JsonChild, JsonLine } from '../../common/process/json-child.js';
 import { distScript, useLan, type Lan } from '../harness/lan.js';
 import { describeLan } from '../harness/netns.js';
+import { MAX_BROWSED_SERVICES } from '../../peer/discovery/peer-discovery.js';
 
 /**
  * Peer discovery (`_sala._tcp`) on a simulated LAN of three hosts: peers on hosts 2 and 3 announce
@@ -38,6 +39,14 @@ async function peersOf(child: JsonChild): Promise<unknown[]> {
   child.send({ cmd: 'peers' });
   const line = await answer;
   return Array.isArray(line['peers']) ? (line['peers'] as unknown[]) : [];
+}
+
+/** How many services bonjour's Browser holds in the probe, and how often it was replaced. */
+async function browsingOf(child: JsonChild): Promise<{ browsed: number; resets: number }> {
+  const answer = child.waitForEvent('peers', { timeoutMs: WAIT_MS });
+  child.send({ cmd: 'peers' });
+  const line = await answer;
+  return { browsed: Number(line['browsed']), resets: Number(line['resets']) };
 }
 
 /** Host `index`'s address with the last octet replaced: a second address on the same subnet. */
@@ -123,6 +132,29 @@ describeLan('peer discovery on a LAN', () => {
     // Bob's entry lived more than a TTL past its last answer; carol answered all along.
     expect(alice.lines.filter((l) => l['event'] === 'peer.gone').map((l) => l['user'])).toEqual([BOB.user]);
     expect((await peersOf(alice)).map((p) => (p as { user: string }).user)).toEqual([CAROL.user]);
+    expect(bob.exitStatus).toBeUndefined();
+  });
+
+  it('keeps bonjour\'s own service list bounded under a flood of made-up names, and keeps the real peer', async () => {
+    const lan = await useLan(3);
+    const alice = startProbe(lan, 1, ALICE, lan.host(1).address, SHORT_TTL_MS);
+    const bob = startProbe(lan, 2, BOB, lan.host(2).address, SHORT_TTL_MS);
+    await alice.waitFor((l) => l['event'] === 'peer.seen' && l['user'] === BOB.user, { timeoutMs: WAIT_MS, description: 'bob seen' });
+    // A host announcing more names than MAX_BROWSED_SERVICES, answering every query with all of them.
+    const count = MAX_BROWSED_SERVICES + 400; // some of the burst is lost on the way
+    const vacant = lan.host(0).address.replace(/\.\d+$/, '.250');
+    const services = Array.from({ length: count }, (_, i) => ({ name: `junk-${i}`, port: 9, txt: ['u=junk'], addresses: [vacant] }));
+    const flood = lan.spawn(0, [distScript('test/harness/mdns-flood-probe.js'), 'announce', lan.host(0).address, JSON.stringify(services)]);
+    for (let i = 0; i < count; i += 1) await flood.waitForEvent('flood.announced', { timeoutMs: WAIT_MS });
+    // Each sweep (every second with this TTL) finds the list over the bound and starts a fresh Browser.
+    const deadline = Date.now() + 4 * SHORT_TTL_MS;
+    for (let browsing = await browsingOf(alice); browsing.resets === 0; browsing = await browsingOf(alice)) {
+      if (Date.now() > deadline) throw new Error(`no Browser reset; bonjour holds ${browsing.browsed} services`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // The real peer is still listed, and was never reported gone.
+    expect((await peersOf(alice)).map((p) => (p as { user: string }).user)).toEqual([BOB.user]);
+    expect(alice.lines.filter((l) => l['event'] === 'peer.gone')).toEqual([]);
     expect(bob.exitStatus).toBeUndefined();
   });
 });

@@ -8,7 +8,8 @@
  *   → peer.seen { user, fingerprint, addresses: [{host, port}] } (again when addresses are added)
  *   → peer.gone { user, fingerprint }
  *   → warning { message } for PeerDiscovery's warnings (so any wait fails on them)
- *   → peers { peers } in answer to the stdin command {"cmd":"peers"}
+ *   → peers { peers, browsed, resets } in answer to the stdin command {"cmd":"peers"} (browsed: the
+ *     services bonjour's Browser holds; resets: how often it was replaced for holding too many)
  *   → discovery.closed {} on stdin end or SIGTERM, after the goodbye has been sent; then exits 0.
  */
 import { PeerDiscovery } from '../../peer/discovery/index.js';
@@ -47,7 +48,7 @@ runProbe(async () => {
       emit('discovery.closed');
     }));
   onStdinCommands((command) => {
-    if (command['cmd'] === 'peers') emit('peers', { peers: discovery.peers() });
+    if (command['cmd'] === 'peers') emit('peers', { peers: discovery.peers(), browsed: discovery.browsedServiceCount, resets: discovery.browserResets });
     else emit('warning', { message: `unknown command ${JSON.stringify(command['cmd'])}` });
   });
   process.stdin.on('end', () => {
