@@ -36,6 +36,7 @@ import { BenchConfigError } from './config.js';
 import { percentile } from './latency.js';
 import { formatUs } from './report.js';
 import { startResourceMeter } from './resources.js';
+import { runBench } from './bench-main.js';
 
 const PASSWORD = 'bench chat password';
 /** High enough that the benchmark's own traffic never trips the link limit (the report says so). */
@@ -252,14 +253,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything is closed by now; this only guards against a handle someone forgot.
-    setTimeout(() => process.exit(code), 5_000).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench:chat: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:chat', main);

@@ -42,6 +42,7 @@ import { chatDuringTransfer, rawTransfer, resumedTransfer, salaTransfer, type Fi
 import { percentile } from './latency.js';
 import { formatMiBps } from './report.js';
 import { createRandomFile } from './temp-file.js';
+import { runBench } from './bench-main.js';
 
 const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 const rateText = (bytes: number, ms: number): string => `${formatMiBps(bytes / (ms / 1000))} (${(ms / 1000).toFixed(2)} s)`;
@@ -193,14 +194,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything is closed by now; this only guards against a handle someone forgot.
-    setTimeout(() => process.exit(code), 5_000).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench:files: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench:files', main);

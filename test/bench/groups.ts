@@ -30,6 +30,7 @@ import { readGroupsBenchConfig, type GroupsBenchConfig } from './groups-config.j
 import { addUdpLoss, enterPrivateNamespace, isInnerStage, NamespaceRefusedError, removeUdpLoss, rerunInPrivateNamespace } from './groups-netns.js';
 import { GROUPS_ANSWER, isRecord, type GroupsCommand, type ReceiveResult, type SendResult } from './groups-protocol.js';
 import { groupsReport, type PhaseResult, type RunInfo } from './groups-report.js';
+import { runBench } from './bench-main.js';
 
 const MEMBER_SCRIPT = 'test/bench/groups-member.js';
 const PASSWORD = 'bench groups password';
@@ -197,14 +198,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything is closed by now; this only guards against a handle someone forgot.
-    setTimeout(() => process.exit(code), 5_000).unref();
-  },
-  (err: unknown) => {
-    progress(`bench:groups: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('bench:groups', main);

@@ -48,6 +48,7 @@ import {
 } from './summary.js';
 import { createRandomFile } from './temp-file.js';
 import { fileToFile, memoryToDiscard } from './throughput.js';
+import { runBench } from './bench-main.js';
 
 const progress = (text: string): void => void process.stderr.write(`${text}\n`);
 
@@ -211,14 +212,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Everything is closed by now; this only guards against a handle someone forgot.
-    setTimeout(() => process.exit(code), 5_000).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench('bench', main);
