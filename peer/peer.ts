@@ -43,7 +43,7 @@ import {
   type PeerEvents,
   type PeerOptions,
 } from './peer-options.js';
-import { PeerRoster, type PeerInfo } from './roster.js';
+import { PeerRoster, type DialTarget, type PeerInfo } from './roster.js';
 
 export type { HistoryEntry, PeerEvents, PeerOptions, PeerTuning } from './peer-options.js';
 export { defaultDownloadsDir } from './peer-options.js';
@@ -452,16 +452,23 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Tries each known device of `user` once; true when a link is up. */
   async #dial(user: string, timeoutMs: number): Promise<boolean> {
     for (const target of this.#roster.targets(user)) {
-      try {
-        await this.#links.connect(user, target.sessionId, target.endpoints, { signal: AbortSignal.timeout(timeoutMs) });
-        return true;
-      } catch (err) {
-        const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`);
-        this.#log.info('peer.dial_failed', { user, code: error.code });
-        if (error.code === 'SALA_E_TICKET_INVALID') this.#warnOnce(`dial:${user}`, error.code, `${user}: ${error.message}`);
-      }
+      const error = await this.#connect(user, target, timeoutMs);
+      if (error === undefined) return true;
+      if (error.code === 'SALA_E_TICKET_INVALID') this.#warnOnce(`dial:${user}`, error.code, `${user}: ${error.message}`);
     }
     return false;
+  }
+
+  /** One dial of one device; resolves with why it failed (logged), or undefined when linked. */
+  async #connect(user: string, target: DialTarget, timeoutMs: number): Promise<SalaError | undefined> {
+    try {
+      await this.#links.connect(user, target.sessionId, target.endpoints, { signal: AbortSignal.timeout(timeoutMs) });
+      return undefined;
+    } catch (err) {
+      const error = toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`);
+      this.#log.info('peer.dial_failed', { user, code: error.code });
+      return error;
+    }
   }
 
   /** Dials one session of `user` (a group member the fallback must reach); true when linked. */
@@ -469,14 +476,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#closing !== undefined) return false;
     if (this.#links.get(sessionId) !== undefined) return true;
     const target = this.#roster.targets(user).find((t) => t.sessionId === sessionId);
-    if (target === undefined) return false;
-    try {
-      await this.#links.connect(user, sessionId, target.endpoints, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) });
-      return true;
-    } catch (err) {
-      this.#log.info('peer.dial_failed', { user, code: toSalaError(err, 'SALA_E_CONNECTION_FAILED', `Could not reach ${user}.`).code });
-      return false;
-    }
+    return target !== undefined && (await this.#connect(user, target, REDIAL_TIMEOUT_MS)) === undefined;
   }
 
   #openMulticastSocket(port: number): Promise<MulticastSocket> {
